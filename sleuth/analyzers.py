@@ -1,0 +1,127 @@
+"""Analyzer registry: every source of evidence is a function registered by name.
+
+An analyzer takes a :class:`~sleuth.imageio.LoadedImage` and a :class:`ScanContext` and
+returns an :class:`~sleuth.report.Evidence`, a list of them, or ``None`` when it does not
+apply (for example no watermark key is configured). Analyzers never call each other; the
+scan pipeline only composes them. A crash inside one becomes that analyzer's error item.
+
+Tiers: ``fast`` analyzers (metadata, C2PA, known watermarks) read bytes and do little pixel
+work; ``full`` adds pixel detectors (AI-generated, forensics, copy, own watermark).
+
+Registering::
+
+    from sleuth.analyzers import register
+
+    @register("exif", kind="provenance", tier="fast")
+    def analyze(img, ctx):
+        ...
+"""
+from __future__ import annotations
+
+import importlib
+import os
+import traceback
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from .imageio import LoadedImage
+from .report import Evidence
+
+AnalyzerFn = Callable[[LoadedImage, "ScanContext"], "Evidence | list[Evidence] | None"]
+
+#: modules that register analyzers; missing optional ones are skipped
+BUILTIN_MODULES = [
+    "sleuth.provenance.c2pa",
+    "sleuth.provenance.exif",
+    "sleuth.provenance.generator",
+    "sleuth.watermark.known",
+    "sleuth.watermark.evidence",
+    "sleuth.detect.evidence",
+    "sleuth.forensics.evidence",
+    "sleuth.copydetect.evidence",
+]
+
+
+@dataclass
+class AnalyzerSpec:
+    name: str
+    kind: str
+    fn: AnalyzerFn
+    tier: str = "fast"
+    order: int = 100
+    description: str = ""
+
+
+@dataclass
+class ScanContext:
+    """Configuration shared by the analyzers of one scan.
+
+    ``options`` carries analyzer settings by name, e.g. ``trust_list`` (PEM path for C2PA),
+    ``watermark_keys`` (list of keys for sleuth's own mark), ``index`` (copy-detection index
+    directory), ``maps_dir`` (where heatmap PNGs go), ``fpr`` (known-watermark decision FPR).
+    """
+
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.options.get(key, default)
+
+
+_REGISTRY: dict[str, AnalyzerSpec] = {}
+_LOADED = False
+
+
+def register(name: str, *, kind: str, tier: str = "fast", order: int = 100, description: str = "") -> Callable[[AnalyzerFn], AnalyzerFn]:
+    def deco(fn: AnalyzerFn) -> AnalyzerFn:
+        _REGISTRY[name] = AnalyzerSpec(name=name, kind=kind, fn=fn, tier=tier, order=order,
+                                       description=description or (fn.__doc__ or "").strip().split("\n")[0])
+        return fn
+
+    return deco
+
+
+def load_builtin() -> None:
+    global _LOADED
+    if _LOADED:
+        return
+    _LOADED = True
+    extra = [m for m in os.environ.get("SLEUTH_ANALYZER_MODULES", "").split(",") if m]
+    for mod in BUILTIN_MODULES + extra:
+        try:
+            importlib.import_module(mod)
+        except ModuleNotFoundError as exc:
+            if exc.name and (mod == exc.name or mod.startswith(exc.name + ".")):
+                continue  # that analyzer module is not part of this build
+            raise
+
+
+def available() -> dict[str, AnalyzerSpec]:
+    load_builtin()
+    return dict(sorted(_REGISTRY.items(), key=lambda kv: (kv[1].order, kv[0])))
+
+
+def select(names: list[str] | None = None, tier: str = "full") -> list[AnalyzerSpec]:
+    specs = available()
+    if names:
+        unknown = [n for n in names if n not in specs]
+        if unknown:
+            from .errors import UsageError
+
+            raise UsageError(f"unknown analyzer(s) {', '.join(unknown)}; available: {', '.join(specs)}")
+        return [specs[n] for n in names]
+    tiers = {"fast": {"fast"}, "full": {"fast", "full"}}[tier]
+    return [s for s in specs.values() if s.tier in tiers]
+
+
+def run_analyzer(spec: AnalyzerSpec, img: LoadedImage, ctx: ScanContext) -> list[Evidence]:
+    try:
+        out = spec.fn(img, ctx)
+    except Exception as exc:  # one analyzer's crash never stops the others
+        msg = " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
+        if os.environ.get("SLEUTH_DEBUG"):
+            traceback.print_exc()
+        return [Evidence(analyzer=spec.name, kind=spec.kind, verdict=None, strength="none",
+                         summary=f"analyzer failed: {msg}", error=msg)]
+    if out is None:
+        return []
+    return out if isinstance(out, list) else [out]

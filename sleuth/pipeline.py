@@ -1,0 +1,129 @@
+"""The scan pipeline: load an image once, run the selected analyzers, build the report.
+
+``scan`` handles one input (path, bytes or PIL image); ``scan_many`` maps it over many paths
+with a process pool (``jobs``), yielding reports in input order so a batch streams to JSONL.
+A file that fails to load becomes a report whose ``error`` names the file and the reason.
+"""
+from __future__ import annotations
+
+import os
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+from PIL import Image
+
+from . import analyzers as _an
+from .errors import SleuthError
+from .imageio import load_image
+from .report import Report, summarise, thumbnail
+
+
+def scan(source: Any, analyzers: list[str] | None = None, *, tier: str = "full",
+         options: dict[str, Any] | None = None, keep_maps: bool = True) -> Report:
+    """Analyse one image (path, bytes, file object or PIL image) and return its Report."""
+    ctx = _an.ScanContext(options=dict(options or {}))
+    specs = _an.select(analyzers, tier=tier)
+    name = str(source) if isinstance(source, (str, os.PathLike)) else (
+        "<PIL image>" if isinstance(source, Image.Image) else "<bytes>")
+    try:
+        img = load_image(source, max_pixels=ctx.get("max_pixels"))
+    except SleuthError as exc:
+        rep = Report(path=name, error=str(exc))
+        rep.summary = summarise(rep)
+        return rep
+    rep = Report(path=img.path, sha256=img.sha256, format=img.format, width=img.width,
+                 height=img.height, bytes=len(img.data) if img.data else None, notes=list(img.notes))
+    for spec in specs:
+        rep.evidence.extend(_an.run_analyzer(spec, img, ctx))
+    rep.summary = summarise(rep)
+    maps_dir = ctx.get("maps_dir")
+    if maps_dir:
+        write_maps(rep, Path(maps_dir))
+    if keep_maps:
+        rep._thumbnail = thumbnail(img.rgb)
+    return rep
+
+
+def write_maps(rep: Report, out_dir: Path) -> None:
+    """Write every heatmap as an 8-bit PNG (white = suspicious) and record paths in details."""
+    import numpy as np
+
+    from .util import atomic_path
+
+    stem = Path(rep.path).stem or "image"
+    tag = (rep.sha256 or "")[:8]
+    for e in rep.evidence:
+        if not e.maps:
+            continue
+        paths = {}
+        for k, m in e.maps.items():
+            dest = out_dir / f"{stem}.{tag}.{e.analyzer}.{k}.png"
+            with atomic_path(dest) as tmp:
+                Image.fromarray((np.clip(m, 0, 1) * 255).astype("uint8"), "L").save(tmp, "PNG")
+            paths[k] = str(dest)
+        e.details["maps"] = paths
+
+
+_WORKER: dict[str, Any] = {}
+
+
+def _init_worker(analyzers: list[str] | None, tier: str, options: dict[str, Any], keep_maps: bool) -> None:
+    # one thread per process: the pool is the parallelism
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    try:
+        import cv2
+
+        cv2.setNumThreads(1)
+    except Exception:  # pragma: no cover
+        pass
+    _WORKER.update(analyzers=analyzers, tier=tier, options=options, keep_maps=keep_maps)
+
+
+def _scan_worker(path: str) -> Report:
+    try:
+        return scan(path, _WORKER["analyzers"], tier=_WORKER["tier"], options=_WORKER["options"],
+                    keep_maps=_WORKER["keep_maps"])
+    except Exception as exc:  # last resort: never lose the batch
+        return Report(path=path, error=f"{path}: internal error ({type(exc).__name__}: {exc})")
+
+
+def scan_many(paths: Iterable[str], jobs: int = 1, analyzers: list[str] | None = None, *,
+              tier: str = "full", options: dict[str, Any] | None = None, keep_maps: bool = False,
+              progress: bool = False) -> Iterator[Report]:
+    """Scan many paths, yielding reports in input order."""
+    paths = [str(p) for p in paths]
+    options = dict(options or {})
+    bar = _progress(len(paths)) if progress and len(paths) > 1 else None
+    try:
+        if jobs <= 1 or len(paths) <= 1:
+            _init_worker(analyzers, tier, options, keep_maps)
+            for p in paths:
+                rep = _scan_worker(p)
+                if bar:
+                    bar[0].advance(bar[1])
+                yield rep
+        else:
+            import multiprocessing as mp
+
+            ctx = mp.get_context("forkserver" if os.name != "nt" else "spawn")
+            with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_init_worker,
+                                     initargs=(analyzers, tier, options, keep_maps)) as ex:
+                for rep in ex.map(_scan_worker, paths, chunksize=4):
+                    if bar:
+                        bar[0].advance(bar[1])
+                    yield rep
+    finally:
+        if bar:
+            bar[0].stop()
+
+
+def _progress(total: int):
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    prog = Progress(TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TimeRemainingColumn(), console=Console(stderr=True), transient=True)
+    prog.start()
+    task = prog.add_task("scanning", total=total)
+    return prog, task
