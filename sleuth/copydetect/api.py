@@ -1,0 +1,231 @@
+"""Matching: candidates from global descriptors, score normalisation, local verification,
+calibrated copy score. The Python API of copy detection.
+
+Design
+------
+1. **Candidates**: the query's SSCD vector searched in the index (top ``candidates``, 20) plus
+   PDQ with the 8 dihedral variants of the query (flips and 90-degree rotations; candidates
+   within Hamming distance ``PDQ_RADIUS``).
+2. **Normalisation**: SSCD similarity minus the query's mean top-3 similarity to the background
+   set (:mod:`sleuth.copydetect.normalize`).
+3. **Verification**: the best ``verify_top`` (10) candidates by normalised score are checked with
+   SIFT + RANSAC (:mod:`sleuth.copydetect.verify`): inliers, matched regions, asymmetric coverage.
+4. **Calibration**: a logistic model of (normalised SSCD, log(1+inliers), PDQ similarity) gives a
+   copy score in [0, 1], comparable across queries. ``is_copy`` is ``score >= DECISION``.
+   The weights were fitted by ``bench/copydetect.py --calibrate`` on the *calibration split*
+   (camera JPEGs, Kodak, Urban100 and CNNDetection real thumbnails, with the bench's transforms),
+   which shares no image with the benchmark split (BSDS500) that docs/benchmarks.md reports on.
+
+API::
+
+    from sleuth.copydetect import CopyIndex, match
+    idx = CopyIndex.create_or_open("refs.idx"); idx.add(["a.jpg", "b.jpg"])
+    for m in match("query.jpg", "refs.idx", top_k=3):
+        print(m.path, m.score, m.is_copy, m.verification.relation)
+"""
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..errors import IndexError_
+from . import descriptors as D
+from . import normalize as N
+from .calibration import CALIBRATION, DECISION, DECISION_PRECISION
+from .index import CopyIndex
+from .verify import MIN_INLIERS, Verification, extract, verify
+
+PDQ_RADIUS = 90  # of 256 bits; PDQ's own guidance: <= 31 is a match, 90 is a generous candidate net
+
+
+@dataclass
+class Match:
+    id: int
+    path: str
+    score: float  # calibrated copy probability in [0, 1]
+    is_copy: bool
+    similarity: float  # raw cosine (or Hamming similarity) of the primary descriptor
+    normalized: float  # similarity minus the background offset
+    pdq_similarity: float | None = None
+    verification: Verification = field(default_factory=Verification)
+    labels: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def regions(self) -> dict[str, Any]:
+        v = self.verification
+        return {"query": v.query_region, "reference": v.reference_region,
+                "reference_in_query": round(v.reference_in_query, 4), "query_in_reference": round(v.query_in_reference, 4),
+                "relation": v.relation}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "path": self.path, "score": round(self.score, 6), "is_copy": self.is_copy,
+                "similarity": round(self.similarity, 6), "normalized": round(self.normalized, 6),
+                "pdq_similarity": None if self.pdq_similarity is None else round(self.pdq_similarity, 4),
+                "inliers": self.verification.inliers, "regions": self.regions, "labels": self.labels}
+
+
+def calibrated_score(normalized: float, inliers: int, pdq_sim: float | None, primary: str = "sscd") -> float:
+    w = CALIBRATION.get(primary, CALIBRATION["sscd"])
+    inl = math.log1p(inliers) if inliers >= MIN_INLIERS else 0.0
+    p = 0.5 if pdq_sim is None else pdq_sim
+    z = w["bias"] + w["normalized"] * normalized + w["log_inliers"] * inl + w["pdq"] * p
+    return float(1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z)))))
+
+
+class QueryFeatures:
+    """Everything computed once per query: global descriptors, PDQ dihedral codes, local features."""
+
+    def __init__(self, rgb: np.ndarray, descriptors: list[str]):
+        self.rgb = rgb
+        self.global_: dict[str, np.ndarray] = {}
+        for d in descriptors:
+            if d == "pdq":
+                self.global_[d] = D.pdq_dihedral(rgb)  # 8 rows, row 0 = original
+            else:
+                self.global_[d] = np.atleast_2d(D.get(d).compute(rgb))
+        self._local = None
+
+    @property
+    def local(self):
+        if self._local is None:
+            self._local = (extract(self.rgb), extract(self.rgb, mirror=True))
+        return self._local
+
+
+class Matcher:
+    """Match queries against one opened :class:`CopyIndex`."""
+
+    def __init__(self, index: CopyIndex, *, candidates: int = 20, verify_top: int = 10, verify: bool = True,
+                 normalise: bool = True):
+        self.index = index
+        self.candidates = candidates
+        self.verify_top = verify_top
+        self.do_verify = verify
+        self.do_normalise = normalise
+        descs = index.descriptors
+        floats = [d for d in descs if D.get(d).kind == "float"]
+        self.primary = floats[0] if floats else descs[0]
+
+    def features(self, rgb: np.ndarray) -> QueryFeatures:
+        return QueryFeatures(rgb, self.index.descriptors)
+
+    def match(self, query: Any, top_k: int = 5) -> list[Match]:
+        """Best ``top_k`` references for a query (path, bytes, LoadedImage, RGB array or QueryFeatures)."""
+        qf = query if isinstance(query, QueryFeatures) else self.features(_rgb(query))
+        idx = self.index
+        n_ref = idx.count("reference")
+        if n_ref == 0:
+            raise IndexError_("index holds no reference images (add some with 'sleuth index add')", str(idx.root))
+        prim = D.get(self.primary)
+        cand: dict[int, dict[str, float]] = {}
+        # 1. primary descriptor
+        fi = idx.faiss_index(self.primary)
+        k = int(min(n_ref, max(self.candidates, top_k, N.SKIP + N.K)))
+        qv = qf.global_[self.primary]
+        if prim.kind == "float":
+            sims, ids = fi.search(np.ascontiguousarray(qv[:1], np.float32), k)
+            sims, ids = sims[0], ids[0]
+        else:
+            dist, ids = fi.search(np.ascontiguousarray(qv[:1]), k)
+            sims, ids = 1.0 - dist[0] / prim.dim, ids[0]
+        keep = ids >= 0
+        sims, ids = sims[keep], ids[keep]
+        offset = 0.0
+        if self.do_normalise:
+            bg = idx.background().get(self.primary)
+            if bg is not None and len(bg) and prim.kind == "float":
+                offset = N.background_offset(qv[0], bg)
+            else:
+                offset = N.offset_from_references(np.sort(sims)[::-1])
+        for s, i in zip(sims, ids):
+            cand[int(i)] = {"sim": float(s)}
+        # 2. PDQ dihedral candidates
+        pdq_sims: dict[int, float] = {}
+        if "pdq" in idx.descriptors:
+            pi = idx.faiss_index("pdq")
+            kp = int(min(n_ref, 10))
+            dist, pids = pi.search(np.ascontiguousarray(qf.global_["pdq"]), kp)
+            for drow, irow in zip(dist, pids):
+                for dd, ii in zip(drow, irow):
+                    if ii < 0:
+                        continue
+                    sim = 1.0 - dd / 256.0
+                    if sim > pdq_sims.get(int(ii), -1):
+                        pdq_sims[int(ii)] = float(sim)
+            for ii, sim in pdq_sims.items():
+                if sim >= 1.0 - PDQ_RADIUS / 256.0 and ii not in cand:
+                    cand[ii] = {"sim": float("nan")}
+        # primary similarity of PDQ-only candidates, from the stored vectors
+        missing = [i for i, c in cand.items() if c["sim"] != c["sim"]]
+        if missing:
+            for i, v in self._stored(self.primary, missing).items():
+                cand[i]["sim"] = float(v @ qv[0]) if prim.kind == "float" else float(D.hamming_similarity(qv[0], v, prim.dim)[0, 0])
+        if "pdq" in idx.descriptors:
+            need = [i for i in cand if i not in pdq_sims]
+            if need:
+                stored = self._stored("pdq", need)
+                for i, v in stored.items():
+                    pdq_sims[i] = float(D.hamming_similarity(qf.global_["pdq"], v, 256).max())
+        # 3. verification of the best candidates
+        order = sorted(cand, key=lambda i: -(cand[i]["sim"] if cand[i]["sim"] == cand[i]["sim"] else -9))
+        ver: dict[int, Verification] = {}
+        if self.do_verify:
+            for i in order[: self.verify_top]:
+                ref = idx.local_features(i)
+                if ref is not None:
+                    ver[i] = verify(qf.local, ref)
+        out = []
+        info = idx.info(order)
+        for i in order:
+            s = cand[i]["sim"]
+            s = 0.0 if s != s else s
+            nrm = float(N.normalise(np.array([s]), offset)[0]) if self.do_normalise else s
+            v = ver.get(i, Verification())
+            score = calibrated_score(nrm, v.inliers, pdq_sims.get(i), self.primary)
+            inf = info.get(i, {})
+            out.append(Match(id=i, path=inf.get("path", ""), score=score, is_copy=score >= DECISION, similarity=s,
+                             normalized=nrm, pdq_similarity=pdq_sims.get(i), verification=v, labels=inf.get("labels", {})))
+        out.sort(key=lambda m: -m.score)
+        return out[:top_k]
+
+    def _stored(self, descriptor: str, ids: list[int]) -> dict[int, np.ndarray]:
+        d = D.get(descriptor)
+        q = ",".join("?" * len(ids))
+        rows = self.index.db.execute(f"SELECT id, data FROM vectors WHERE descriptor=? AND id IN ({q})", [descriptor, *ids]).fetchall()
+        dtype = np.uint8 if d.kind == "binary" else np.float32
+        return {int(r[0]): np.frombuffer(r[1], dtype) for r in rows}
+
+
+def _rgb(query: Any) -> np.ndarray:
+    from ..imageio import LoadedImage, load_image
+
+    if isinstance(query, LoadedImage):
+        return query.rgb
+    if isinstance(query, np.ndarray):
+        return query
+    return load_image(query).rgb
+
+
+_OPEN: dict[str, Matcher] = {}
+
+
+def matcher_for(index: str | os.PathLike | CopyIndex, **kw: Any) -> Matcher:
+    """A cached Matcher per index path (the scan analyzer reuses it across images)."""
+    if isinstance(index, CopyIndex):
+        return Matcher(index, **kw)
+    key = str(os.path.abspath(index)) + repr(sorted(kw.items()))
+    if key not in _OPEN:
+        _OPEN[key] = Matcher(CopyIndex.open(index), **kw)
+    return _OPEN[key]
+
+
+def match(query: Any, index: str | os.PathLike | CopyIndex, top_k: int = 5, **kw: Any) -> list[Match]:
+    """Match one query (path, bytes, LoadedImage or RGB array) against an index."""
+    return matcher_for(index, **kw).match(query, top_k=top_k)
+
+
+__all__ = ["Match", "Matcher", "match", "matcher_for", "calibrated_score", "DECISION", "DECISION_PRECISION"]

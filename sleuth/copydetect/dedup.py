@@ -1,0 +1,182 @@
+"""Near-duplicate clusters in a set of images, and replication audits against an index.
+
+Design
+------
+* ``dedup``: every image gets SSCD + PDQ. Candidate pairs are those with SSCD cosine >= 0.3 or
+  PDQ Hamming distance <= 90 (FAISS range search, so it scales to large sets without an n^2
+  matrix). Each candidate pair gets the same calibrated copy score as ``sleuth search``
+  (normalised similarity, SIFT + RANSAC inliers, PDQ similarity); pairs at or above the decision
+  threshold are joined with union-find. The representative kept in each cluster is the image
+  with the most pixels, then the most bytes (least recompressed), then the first path.
+* ``replication``: each generated image is matched against a reference index; its closest
+  reference and copy score are reported, and the replication ratio is the fraction of images
+  whose best match is a copy at the decision threshold (with a Wilson 95% interval).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+import numpy as np
+
+from ..errors import SleuthError
+from . import descriptors as D
+from . import normalize as N
+from .api import DECISION, calibrated_score
+from .verify import extract, verify
+
+CAND_COS = 0.3
+CAND_PDQ = 90
+
+
+@dataclass
+class DedupResult:
+    clusters: list[list[str]] = field(default_factory=list)  # kept path first; only clusters of size >= 2
+    errors: list[tuple[str, str]] = field(default_factory=list)
+    pairs: list[dict[str, Any]] = field(default_factory=list)
+    n_images: int = 0
+
+
+def dedup(paths: Iterable[str], descriptor: str = "sscd", progress: bool = False, verify_pairs: bool = True) -> DedupResult:
+    from ..imageio import load_image
+
+    import faiss
+
+    res = DedupResult()
+    ok: list[tuple[str, np.ndarray, int, int]] = []  # path, rgb, pixels, bytes
+    vecs, codes = [], []
+    plist = [str(p) for p in paths]
+    bar = D._progress(len(plist), "describing") if progress and len(plist) > 1 else None
+    try:
+        for p in plist:
+            try:
+                img = load_image(p)
+                vecs.append(D.get(descriptor).compute(img.rgb))
+                codes.append(D.pdq_with_quality(img.rgb)[0])
+                ok.append((p, img.rgb, img.width * img.height, len(img.data)))
+            except SleuthError as exc:
+                res.errors.append((p, exc.reason))
+            finally:
+                if bar:
+                    bar[0].advance(bar[1])
+    finally:
+        if bar:
+            bar[0].stop()
+    n = len(ok)
+    res.n_images = n
+    if n < 2:
+        return res
+    X = np.ascontiguousarray(np.stack(vecs), np.float32)
+    C = np.ascontiguousarray(np.stack(codes))
+    fi = faiss.IndexFlatIP(X.shape[1])
+    fi.add(X)
+    lims, dist, lab = fi.range_search(X, CAND_COS)
+    pairs: dict[tuple[int, int], float] = {}
+    for i in range(n):
+        for s, j in zip(dist[lims[i]:lims[i + 1]], lab[lims[i]:lims[i + 1]]):
+            if j != i:
+                pairs[(min(i, j), max(i, j))] = float(s)
+    bi = faiss.IndexBinaryFlat(256)
+    bi.add(C)
+    lims, dist, lab = bi.range_search(C, CAND_PDQ + 1)
+    for i in range(n):
+        for j in lab[lims[i]:lims[i + 1]]:
+            if j != i:
+                pairs.setdefault((min(i, j), max(i, j)), float(X[i] @ X[j]))
+    # per-image offset from its own similarity ranks (no background set in dedup)
+    k = min(n, N.SKIP + N.K + 1)
+    sims_sorted, _ = fi.search(X, k)
+    offsets = [N.offset_from_references(row[1:]) for row in sims_sorted]
+    local: dict[int, Any] = {}
+
+    def lf(i: int, mirror: bool = False):
+        key = (i, mirror)
+        if key not in local:
+            local[key] = extract(ok[i][1], mirror=mirror)
+        return local[key]
+
+    parent = list(range(n))
+
+    def find(a: int) -> int:
+        while parent[a] != a:
+            parent[a] = parent[parent[a]]
+            a = parent[a]
+        return a
+
+    for (i, j), s in sorted(pairs.items()):
+        pdq_sim = 1.0 - int(np.unpackbits(np.bitwise_xor(C[i], C[j])).sum()) / 256.0
+        inl = 0
+        if verify_pairs:
+            inl = verify((lf(j), lf(j, True)), lf(i)).inliers
+        nrm = s - max(offsets[i], offsets[j])
+        score = calibrated_score(nrm, inl, pdq_sim, descriptor)
+        res.pairs.append({"a": ok[i][0], "b": ok[j][0], "similarity": round(s, 4), "inliers": inl,
+                          "pdq_similarity": round(pdq_sim, 4), "score": round(score, 4)})
+        if score >= DECISION:
+            parent[find(i)] = find(j)
+    groups: dict[int, list[int]] = {}
+    for i in range(n):
+        groups.setdefault(find(i), []).append(i)
+    for members in groups.values():
+        if len(members) < 2:
+            continue
+        members.sort(key=lambda i: (-ok[i][2], -ok[i][3], i))
+        res.clusters.append([ok[i][0] for i in members])
+    res.clusters.sort(key=lambda c: c[0])
+    return res
+
+
+@dataclass
+class ReplicationResult:
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    n_ok: int = 0
+    n_copies: int = 0
+    ratio: float = float("nan")
+    ci95: tuple[float, float] = (float("nan"), float("nan"))
+    decision: float = DECISION
+
+
+def replication(paths: Iterable[str], index, progress: bool = False) -> ReplicationResult:
+    """Closest reference and copy score per generated image, and the set's replication ratio."""
+    from .api import matcher_for
+
+    m = matcher_for(index)
+    res = ReplicationResult()
+    plist = [str(p) for p in paths]
+    bar = D._progress(len(plist), "matching") if progress and len(plist) > 1 else None
+    try:
+        for p in plist:
+            try:
+                best = m.match(p, top_k=1)
+                b = best[0] if best else None
+                row = {"path": p, "error": None, "reference_id": b.id if b else None,
+                       "reference_path": b.path if b else None, "score": round(b.score, 6) if b else 0.0,
+                       "is_copy": bool(b and b.is_copy), "regions": b.regions if b else None}
+                res.n_ok += 1
+                res.n_copies += int(row["is_copy"])
+            except SleuthError as exc:
+                if "no reference images" in exc.reason:
+                    raise
+                row = {"path": p, "error": str(exc), "reference_id": None, "reference_path": None,
+                       "score": None, "is_copy": None, "regions": None}
+            res.rows.append(row)
+            if bar:
+                bar[0].advance(bar[1])
+    finally:
+        if bar:
+            bar[0].stop()
+    if res.n_ok:
+        res.ratio = res.n_copies / res.n_ok
+        res.ci95 = tuple(wilson_interval(res.n_copies, res.n_ok))
+    return res
+
+
+def wilson_interval(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """Wilson score interval of a binomial proportion k/n."""
+    if n <= 0:
+        return float("nan"), float("nan")
+    p = k / n
+    den = 1 + z * z / n
+    c = (p + z * z / (2 * n)) / den
+    h = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
+    return float(max(0.0, c - h)), float(min(1.0, c + h))

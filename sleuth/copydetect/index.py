@@ -1,0 +1,453 @@
+"""Persistent copy-detection index: SQLite is the truth, FAISS files are derived caches.
+
+Design
+------
+An index is a directory::
+
+    sleuth-index.json          format name + version, descriptors, FAISS choice per descriptor
+    meta.sqlite                images (id, path/URI, sha256, size, time added, labels, role),
+                               descriptor vectors, local (SIFT) features, a generation counter
+    faiss/<desc>.g<N>.faiss    search structure for references at generation N
+    .write.lock                file lock held by the one writer
+
+* **Atomic commits**: ``add`` commits every batch (default 16 images) in one SQLite transaction
+  (WAL, synchronous=FULL) that also bumps the generation. A kill -9 mid-add loses at most the
+  batch in flight; the next open sees that no FAISS file matches the generation and rebuilds it
+  from SQLite (1,000 SSCD vectors: about 20 ms). FAISS files are written with
+  :func:`sleuth.util.atomic_path` under a name carrying their generation, so a reader never sees
+  half a file and never trusts a stale one.
+* **One writer**: ``add``/``remove`` hold ``.write.lock`` (filelock); a second writer fails
+  after ``lock_timeout`` seconds with a one-line error. Readers need no lock.
+* **Search structure, chosen automatically and recorded in the manifest**: binary codes
+  (PDQ, pHash) use ``IndexBinaryFlat`` up to 2M entries and ``IndexBinaryIVF`` beyond; float
+  descriptors (SSCD) use exact inner product (``IndexFlatIP``) up to 1M references and IVF-PQ
+  (64 sub-quantisers x 8 bits = 64 B/code) beyond. Numbers from bench/copydetect.py (scale
+  section): exact 1M x 512 search is the 1M latency goal's limit on 2 cores, while 10M float
+  vectors (20 GB) do not fit in memory, so IVF-PQ takes over there.
+* **Versioned format**: ``FORMAT_VERSION``; an index written by a newer version is refused
+  with a one-line error, a foreign directory likewise.
+* **Roles**: ``reference`` images are searched; ``background`` images (distractors) are only
+  used for score normalisation (see :mod:`sleuth.copydetect.normalize`).
+"""
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+
+from ..errors import IndexError_, SleuthError, UsageError
+from ..util import atomic_path, atomic_write_text
+from . import descriptors as D
+
+FORMAT_NAME = "sleuth-copydetect-index"
+FORMAT_VERSION = 1
+MANIFEST = "sleuth-index.json"
+DB = "meta.sqlite"
+DEFAULT_DESCRIPTORS = ("sscd", "pdq")
+FLAT_MAX_FLOAT = 1_000_000
+FLAT_MAX_BINARY = 2_000_000
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS images (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  path TEXT NOT NULL, sha256 TEXT NOT NULL, width INTEGER, height INTEGER, bytes INTEGER,
+  added REAL NOT NULL, labels TEXT NOT NULL DEFAULT '{}', role TEXT NOT NULL DEFAULT 'reference',
+  pdq_quality INTEGER
+);
+CREATE INDEX IF NOT EXISTS images_sha ON images(sha256);
+CREATE TABLE IF NOT EXISTS vectors (id INTEGER NOT NULL, descriptor TEXT NOT NULL, data BLOB NOT NULL,
+  PRIMARY KEY (id, descriptor));
+CREATE TABLE IF NOT EXISTS local (id INTEGER PRIMARY KEY, data BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+
+@dataclass
+class AddResult:
+    added: list[tuple[int, str]] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
+    duplicates: list[tuple[str, int]] = field(default_factory=list)  # (path, existing id)
+
+
+def choose_structure(kind: str, n: int) -> str:
+    """The search structure for ``n`` entries of a ``binary`` or ``float`` descriptor."""
+    if kind == "binary":
+        return "binary-flat" if n <= FLAT_MAX_BINARY else "binary-ivf"
+    return "flat-ip" if n <= FLAT_MAX_FLOAT else "ivf-pq"
+
+
+def build_faiss(kind: str, dim: int, vecs: np.ndarray, ids: np.ndarray, structure: str | None = None):
+    """Build a FAISS index over ``vecs`` (packed uint8 codes or float32 rows) with int64 ``ids``."""
+    import faiss
+
+    n = len(vecs)
+    structure = structure or choose_structure(kind, n)
+    ids = np.ascontiguousarray(ids, dtype=np.int64)
+    if structure == "binary-flat":
+        idx = faiss.IndexBinaryIDMap2(faiss.IndexBinaryFlat(dim))
+    elif structure == "binary-ivf":
+        nlist = int(max(16, min(65536, 4 * np.sqrt(n))))
+        quant = faiss.IndexBinaryFlat(dim)
+        ivf = faiss.IndexBinaryIVF(quant, dim, nlist)
+        ivf.nprobe = 16
+        ivf.train(vecs[np.random.default_rng(0).choice(n, min(n, 50 * nlist), replace=False)])
+        idx = ivf
+    elif structure == "flat-ip":
+        idx = faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
+    elif structure == "ivf-pq":
+        nlist = int(max(16, min(65536, 4 * np.sqrt(n))))
+        quant = faiss.IndexFlatIP(dim)
+        idx = faiss.IndexIVFPQ(quant, dim, nlist, 64, 8, faiss.METRIC_INNER_PRODUCT)
+        idx.train(vecs[np.random.default_rng(0).choice(n, min(n, 40 * nlist), replace=False)])
+        idx.nprobe = 32
+    else:
+        raise UsageError(f"unknown search structure '{structure}'")
+    if n:
+        idx.add_with_ids(np.ascontiguousarray(vecs), ids)
+    return idx
+
+
+class CopyIndex:
+    """An opened index directory. Use :meth:`open` (readers) or :meth:`create_or_open` (writers)."""
+
+    def __init__(self, root: Path, manifest: dict[str, Any]):
+        self.root = Path(root)
+        self.manifest = manifest
+        self.descriptors: list[str] = list(manifest["descriptors"])
+        self._db: sqlite3.Connection | None = None
+        self._faiss: dict[str, tuple[int, Any]] = {}
+        self._bg: tuple[int, dict[str, np.ndarray]] | None = None
+        self._local_cache: dict[int, Any] = {}
+
+    # ------------------------------------------------------------------ opening
+    @staticmethod
+    def _read_manifest(root: Path) -> dict[str, Any]:
+        mpath = root / MANIFEST
+        if not root.exists():
+            raise IndexError_("no such index directory (create one with 'sleuth index add')", str(root))
+        if not root.is_dir():
+            raise IndexError_("not a directory, so not a sleuth index", str(root))
+        if not mpath.is_file():
+            raise IndexError_(f"not a sleuth index (no {MANIFEST} in this directory)", str(root))
+        try:
+            m = json.loads(mpath.read_text())
+        except (OSError, ValueError) as exc:
+            raise IndexError_(f"unreadable {MANIFEST} ({' '.join(str(exc).split())[:100]})", str(root)) from None
+        if not isinstance(m, dict) or m.get("format") != FORMAT_NAME:
+            raise IndexError_(f"foreign index (format {m.get('format') if isinstance(m, dict) else '?'!r}, expected {FORMAT_NAME!r})", str(root))
+        v = m.get("version")
+        if not isinstance(v, int):
+            raise IndexError_("index manifest has no format version", str(root))
+        if v > FORMAT_VERSION:
+            raise IndexError_(f"index format version {v} is newer than this sleuth supports ({FORMAT_VERSION}); upgrade sleuth", str(root))
+        if not (root / DB).is_file():
+            raise IndexError_(f"index is missing {DB}", str(root))
+        return m
+
+    @classmethod
+    def open(cls, root: str | os.PathLike) -> "CopyIndex":
+        root = Path(root)
+        return cls(root, cls._read_manifest(root))
+
+    @classmethod
+    def create_or_open(cls, root: str | os.PathLike, descriptors: Iterable[str] | None = None,
+                       local_features: bool = True) -> "CopyIndex":
+        root = Path(root)
+        if (root / MANIFEST).exists() or (root.exists() and not root.is_dir()):
+            idx = cls.open(root)
+            if descriptors and list(descriptors) != idx.descriptors:
+                raise UsageError(f"{root}: index was built with descriptors {','.join(idx.descriptors)}, "
+                                 f"not {','.join(descriptors)}")
+            return idx
+        if root.exists() and any(p for p in root.iterdir() if not p.name.startswith(".")):
+            raise IndexError_(f"not a sleuth index (no {MANIFEST}) and not empty; refusing to write into it", str(root))
+        descs = list(descriptors or DEFAULT_DESCRIPTORS)
+        for d in descs:
+            D.get(d)
+        root.mkdir(parents=True, exist_ok=True)
+        m = {"format": FORMAT_NAME, "version": FORMAT_VERSION, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+             "descriptors": descs, "local_features": bool(local_features), "structures": {}}
+        idx = cls(root, m)
+        idx._connect()  # creates the database first: the manifest is the last thing written
+        atomic_write_text(root / MANIFEST, json.dumps(m, indent=2))
+        return idx
+
+    def _connect(self) -> sqlite3.Connection:
+        if self._db is None:
+            db = sqlite3.connect(str(self.root / DB), timeout=30, isolation_level=None, check_same_thread=False)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=FULL")
+            db.executescript(_SCHEMA)
+            self._db = db
+        return self._db
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        return self._connect()
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+    def __enter__(self) -> "CopyIndex":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def writer_lock(self, timeout: float | None = None):
+        """Context manager: the single-writer lock (one-line error when another writer holds it)."""
+        import contextlib
+
+        from filelock import FileLock, Timeout
+
+        timeout = float(os.environ.get("SLEUTH_INDEX_LOCK_TIMEOUT", 30) if timeout is None else timeout)
+        lock = FileLock(str(self.root / ".write.lock"))
+
+        @contextlib.contextmanager
+        def cm():
+            try:
+                lock.acquire(timeout=timeout)
+            except Timeout:
+                raise IndexError_(f"index is locked by another writer (waited {timeout:g} s for .write.lock)", str(self.root)) from None
+            try:
+                yield
+            finally:
+                lock.release()
+
+        return cm()
+
+    # ------------------------------------------------------------------ state
+    @property
+    def generation(self) -> int:
+        row = self.db.execute("SELECT value FROM state WHERE key='generation'").fetchone()
+        return int(row[0]) if row else 0
+
+    def count(self, role: str = "reference") -> int:
+        return int(self.db.execute("SELECT COUNT(*) FROM images WHERE role=?", (role,)).fetchone()[0])
+
+    def stats(self) -> dict[str, Any]:
+        db = self.db
+        n_ref, n_bg = self.count("reference"), self.count("background")
+        size = sum(p.stat().st_size for p in self.root.rglob("*") if p.is_file())
+        structures = {d: choose_structure(D.get(d).kind, n_ref) for d in self.descriptors}
+        last = db.execute("SELECT MAX(added) FROM images").fetchone()[0]
+        return {"index": str(self.root), "format_version": self.manifest.get("version"), "descriptors": self.descriptors,
+                "references": n_ref, "background": n_bg, "generation": self.generation, "structures": structures,
+                "local_features": bool(self.manifest.get("local_features", True)), "disk_bytes": size,
+                "bytes_per_image": round(size / max(1, n_ref + n_bg)),
+                "last_added": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(last)) if last else None}
+
+    # ------------------------------------------------------------------ writing
+    def add(self, paths: Iterable[str], *, role: str = "reference", labels: dict[str, Any] | None = None,
+            batch: int = 16, progress: bool = False, skip_duplicates: bool = True,
+            lock_timeout: float | None = None, on_commit=None) -> AddResult:
+        """Describe and add images; broken files are skipped and listed, the rest added.
+
+        Each batch is committed atomically; ``on_commit(n_committed)`` is called after each.
+        """
+        from ..imageio import load_image
+        from .verify import extract
+
+        if role not in ("reference", "background"):
+            raise UsageError(f"role must be 'reference' or 'background', not {role!r}")
+        paths = [str(p) for p in paths]
+        res = AddResult()
+        bar = D._progress(len(paths), "indexing") if progress and len(paths) > 1 else None
+        with self.writer_lock(lock_timeout):
+            pending: list[tuple] = []
+            seen_sha: dict[str, str] = {}
+            try:
+                for p in paths:
+                    try:
+                        img = load_image(p)
+                        sha = img.sha256
+                        if skip_duplicates:
+                            row = self.db.execute("SELECT id FROM images WHERE sha256=? AND role=?", (sha, role)).fetchone()
+                            if row or sha in seen_sha:
+                                res.duplicates.append((p, int(row[0]) if row else -1))
+                                continue
+                        seen_sha[sha] = p
+                        vecs = {}
+                        quality = None
+                        for d in self.descriptors:
+                            if d == "pdq":
+                                code, quality = D.pdq_with_quality(img.rgb)
+                                vecs[d] = code
+                            else:
+                                vecs[d] = D.get(d).compute(img.rgb)
+                        local = extract(img.rgb).to_bytes() if self.manifest.get("local_features", True) and role == "reference" else None
+                        pending.append((p, sha, img.width, img.height, len(img.data), vecs, quality, local))
+                    except SleuthError as exc:
+                        res.skipped.append((p, exc.reason))
+                    except Exception as exc:  # one broken file never stops the batch
+                        res.skipped.append((p, f"{type(exc).__name__}: {exc}"))
+                    finally:
+                        if bar:
+                            bar[0].advance(bar[1])
+                    if len(pending) >= batch:
+                        res.added += self._commit(pending, role, labels)
+                        pending = []
+                        if on_commit:
+                            on_commit(len(res.added))
+                if pending:
+                    res.added += self._commit(pending, role, labels)
+                    if on_commit:
+                        on_commit(len(res.added))
+            finally:
+                if bar:
+                    bar[0].stop()
+            if res.added and role == "reference":
+                self._refresh_faiss(write=True)
+        return res
+
+    def _commit(self, pending: list[tuple], role: str, labels: dict | None) -> list[tuple[int, str]]:
+        db = self.db
+        out = []
+        lab = json.dumps(labels or {})
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            for p, sha, w, h, nbytes, vecs, quality, local in pending:
+                cur = db.execute("INSERT INTO images(path, sha256, width, height, bytes, added, labels, role, pdq_quality) "
+                                 "VALUES (?,?,?,?,?,?,?,?,?)", (p, sha, w, h, nbytes, time.time(), lab, role, quality))
+                iid = int(cur.lastrowid)
+                for d, v in vecs.items():
+                    db.execute("INSERT INTO vectors(id, descriptor, data) VALUES (?,?,?)", (iid, d, np.ascontiguousarray(v).tobytes()))
+                if local is not None:
+                    db.execute("INSERT INTO local(id, data) VALUES (?,?)", (iid, local))
+                out.append((iid, p))
+            self._bump(db)
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        return out
+
+    @staticmethod
+    def _bump(db: sqlite3.Connection) -> None:
+        db.execute("INSERT INTO state(key, value) VALUES ('generation', '1') "
+                   "ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1")
+
+    def remove(self, ids: Iterable[int], lock_timeout: float | None = None) -> tuple[list[int], list[int]]:
+        """Remove images by id; returns (removed, not found)."""
+        ids = [int(i) for i in ids]
+        removed, missing = [], []
+        with self.writer_lock(lock_timeout):
+            db = self.db
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                for i in ids:
+                    if db.execute("SELECT 1 FROM images WHERE id=?", (i,)).fetchone():
+                        for t in ("vectors", "local", "images"):
+                            db.execute(f"DELETE FROM {t} WHERE id=?", (i,))
+                        removed.append(i)
+                    else:
+                        missing.append(i)
+                if removed:
+                    self._bump(db)
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            if removed:
+                self._refresh_faiss(write=True)
+        return removed, missing
+
+    # ------------------------------------------------------------------ reading
+    def vectors(self, descriptor: str, role: str = "reference") -> tuple[np.ndarray, np.ndarray]:
+        """(ids, vectors) of one descriptor for one role, in id order."""
+        d = D.get(descriptor)
+        rows = self.db.execute("SELECT v.id, v.data FROM vectors v JOIN images i ON i.id = v.id "
+                               "WHERE v.descriptor=? AND i.role=? ORDER BY v.id", (descriptor, role)).fetchall()
+        ids = np.array([r[0] for r in rows], np.int64)
+        dtype = np.uint8 if d.kind == "binary" else np.float32
+        width = d.nbytes if d.kind == "binary" else d.dim
+        vecs = np.frombuffer(b"".join(r[1] for r in rows), dtype).reshape(len(rows), width) if rows else np.zeros((0, width), dtype)
+        return ids, vecs
+
+    def _faiss_path(self, descriptor: str, gen: int) -> Path:
+        return self.root / "faiss" / f"{descriptor}.g{gen}.faiss"
+
+    def _refresh_faiss(self, write: bool = False) -> None:
+        """Make the FAISS structures match the current generation (load, or rebuild from SQLite)."""
+        import faiss
+
+        gen = self.generation
+        for dname in self.descriptors:
+            cached = self._faiss.get(dname)
+            if cached and cached[0] == gen:
+                continue
+            d = D.get(dname)
+            path = self._faiss_path(dname, gen)
+            idx = None
+            if path.is_file():
+                try:
+                    idx = (faiss.read_index_binary if d.kind == "binary" else faiss.read_index)(str(path))
+                except Exception:
+                    idx = None
+            if idx is None:
+                ids, vecs = self.vectors(dname)
+                idx = build_faiss(d.kind, d.dim, vecs, ids)
+                structure = choose_structure(d.kind, len(ids))
+                try:
+                    with atomic_path(path) as tmp:
+                        (faiss.write_index_binary if d.kind == "binary" else faiss.write_index)(idx, str(tmp))
+                    for old in path.parent.glob(f"{dname}.g*.faiss"):
+                        if old != path:
+                            old.unlink(missing_ok=True)
+                    if self.manifest.get("structures", {}).get(dname) != structure:
+                        self.manifest.setdefault("structures", {})[dname] = structure
+                        atomic_write_text(self.root / MANIFEST, json.dumps(self.manifest, indent=2))
+                except OSError:
+                    pass  # a read-only index still searches; the structure is rebuilt in memory
+            self._faiss[dname] = (gen, idx)
+
+    def faiss_index(self, descriptor: str):
+        self._refresh_faiss()
+        return self._faiss[descriptor][1]
+
+    def background(self) -> dict[str, np.ndarray]:
+        gen = self.generation
+        if self._bg is None or self._bg[0] != gen:
+            self._bg = (gen, {d: self.vectors(d, "background")[1] for d in self.descriptors})
+        return self._bg[1]
+
+    def info(self, ids: Iterable[int]) -> dict[int, dict[str, Any]]:
+        ids = [int(i) for i in ids]
+        if not ids:
+            return {}
+        q = ",".join("?" * len(ids))
+        rows = self.db.execute(f"SELECT id, path, sha256, width, height, labels FROM images WHERE id IN ({q})", ids).fetchall()
+        return {int(r[0]): {"id": int(r[0]), "path": r[1], "sha256": r[2], "width": r[3], "height": r[4],
+                            "labels": json.loads(r[5] or "{}")} for r in rows}
+
+    def local_features(self, iid: int):
+        """Stored SIFT features of a reference (or extracted from its file when not stored)."""
+        from .verify import LocalFeatures, extract
+
+        if iid in self._local_cache:
+            return self._local_cache[iid]
+        row = self.db.execute("SELECT data FROM local WHERE id=?", (int(iid),)).fetchone()
+        lf = None
+        if row:
+            lf = LocalFeatures.from_bytes(row[0])
+        else:
+            info = self.info([iid]).get(int(iid))
+            if info:
+                try:
+                    from ..imageio import load_image
+
+                    lf = extract(load_image(info["path"]).rgb)
+                except SleuthError:
+                    lf = None
+        if len(self._local_cache) > 4096:
+            self._local_cache.clear()
+        self._local_cache[iid] = lf
+        return lf
