@@ -1,0 +1,118 @@
+"""``sleuth train aigen``: reproduce the shipped head from a manifest (or a folder).
+
+Design
+------
+1. Items from the manifest; every file through the format-neutral protocol (jpeg90) and two
+   seeded augmented copies (blur / downscale / JPEG 60-95); CLIP, RIGID and spectral features
+   cached under ``--cache`` (default ``bench/_work/features`` in a checkout, else
+   ``~/.cache/sleuth/features``) keyed by sha256 + protocol version.
+2. Five stratified folds: each trainable detector is fitted on four, scored on the fifth
+   (jpeg90); Platt maps, the fusion and the 1%-FPR threshold are fitted on those
+   out-of-fold scores; final detectors are refitted on everything.
+3. NPR (needs torch): 6 CNN trainings (5 folds for out-of-fold logits + the final one) on
+   even-aligned 96x96 crops; weights saved next to the head as ``npr.npz``.
+4. Attribution: one centroid + radius per family (dataset.FAMILY_OF) from the synthetic items.
+Everything is seeded; two runs on the same data give byte-identical heads (tested).
+"""
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from . import heads, npr, protocol
+from .dataset import TRAIN_VARIANTS, FeatureCache, Item, load_items
+
+DEFAULT_DETECTORS = ("clip-probe", "rigid", "spectral", "npr")
+NPR_CROPS = 2  # crops per item and training variant
+
+
+def default_cache() -> Path:
+    repo = Path(__file__).resolve().parents[2]
+    if (repo / ".git").exists() and (repo / "bench").is_dir():
+        return repo / "bench" / "_work" / "features"
+    from ..models import cache_dir
+
+    return cache_dir() / "features"
+
+
+def features_by_variant(cache: FeatureCache, items: list[Item], variants) -> dict:
+    F = {}
+    for v in variants:
+        rows = [cache.get(it, v) for it in items]
+        F[v] = {k: np.stack([np.asarray(r[k], np.float32).reshape(-1) for r in rows]) for k in rows[0]}
+        if "rigid" in F[v]:
+            F[v]["rigid"] = F[v]["rigid"].reshape(-1)
+    return F
+
+
+def npr_patches(items: list[Item], variants=TRAIN_VARIANTS, seed: int = 0, log=None) -> tuple[np.ndarray, np.ndarray]:
+    """(patches, item index per patch) from the protocol images of each training variant."""
+    from ..imageio import load_image
+
+    P, idx = [], []
+    for n, it in enumerate(items):
+        rgb = load_image(it.path).rgb
+        rng = np.random.default_rng(seed * 100003 + n)
+        for v in variants:
+            P.append(npr.crops(protocol.apply(rgb, v, key=it.sha256), NPR_CROPS, rng))
+            idx += [n] * NPR_CROPS
+        if log and (n + 1) % 100 == 0:
+            log(f"npr crops {n + 1}/{len(items)}")
+    return np.concatenate(P), np.asarray(idx)
+
+
+def npr_scores(weights: dict, items: list[Item], variant: str = "jpeg90") -> np.ndarray:
+    from ..imageio import load_image
+
+    return np.asarray([npr.score(weights, protocol.apply(load_image(it.path).rgb, variant, key=it.sha256))[0]
+                       for it in items])
+
+
+def train_npr_oof(items, y, folds: int, seed: int, epochs: int, log=None) -> tuple[dict, np.ndarray]:
+    P, pidx = npr_patches(items, seed=seed, log=log)
+    fold = heads._folds(np.asarray(y), folds, seed)
+    oof = np.zeros(len(items))
+    for k in range(folds):
+        tr = fold[pidx] != k
+        w = npr.train(P[tr], np.asarray(y)[pidx[tr]], epochs=epochs, seed=seed + k)
+        te = np.flatnonzero(fold == k)
+        oof[te] = npr_scores(w, [items[i] for i in te])
+        if log:
+            log(f"npr fold {k + 1}/{folds} done")
+    w = npr.train(P, np.asarray(y)[pidx], epochs=epochs, seed=seed)
+    return w, oof
+
+
+def train_aigen(src: str | Path, out: str | Path, *, detectors=DEFAULT_DETECTORS, fpr: float = 0.01,
+                cache_dir: str | Path | None = None, seed: int = 0, npr_epochs: int = 12,
+                command: str | None = None, log: Callable[[str], None] | None = None) -> dict:
+    log = log or (lambda m: None)
+    items, desc = load_items(src)
+    y = np.asarray([it.label for it in items])
+    use_clip = any(d in detectors for d in ("clip-probe", "rigid"))
+    cache = FeatureCache(cache_dir or default_cache(), use_clip=use_clip)
+    log(f"{len(items)} items ({int(y.sum())} AI, {int((1 - y).sum())} real) from {desc}")
+    cache.fill(items, TRAIN_VARIANTS, progress=lambda i, n: log(f"features {i}/{n}") if i % 50 == 0 or i == n else None)
+    F = features_by_variant(cache, items, TRAIN_VARIANTS)
+    npr_w, npr_oof = None, None
+    if "npr" in detectors:
+        npr.__dict__["_require_torch"]()
+        npr_w, npr_oof = train_npr_oof(items, y, 5, seed, npr_epochs, log=log)
+    fams = [it.family for it in items] if use_clip else None
+    head = heads.fit(F, y, detectors=[d for d in detectors], fpr=fpr, seed=seed, npr_oof=npr_oof, families=fams)
+    out = Path(out)
+    if npr_w is not None:
+        wpath = out.with_name(out.stem + ".npr.npz") if out.name != "aigen.json" else out.with_name("npr.npz")
+        npr.save_weights(npr_w, wpath)
+        head["detectors"]["npr"]["weights"] = wpath.name
+    head["provenance"] = {
+        "command": command or " ".join(shlex.quote(a) for a in ["sleuth", *sys.argv[1:]]),
+        "data": desc, "protocol": protocol.PROTOCOL_VERSION, "train_variants": list(TRAIN_VARIANTS),
+        "seed": seed, "fpr_target": fpr,
+    }
+    heads.save(head, out)
+    return head
