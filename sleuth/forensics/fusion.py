@@ -1,0 +1,65 @@
+"""Fusion: one localisation map and one integrity score from the forensic analyzers.
+
+Design
+------
+Each analyzer's raw score lives on its own scale (z-scores, log-likelihood ratios, inlier
+counts), so each is mapped to a probability-like value with a logistic (centre, width). The
+centres are the scores that about 1% of the *pristine development* photos exceed (never the
+images reported), so every analyzer says p >= 0.5 on roughly one pristine photo in a hundred.
+An analyzer whose reliability flag is down (e.g. ELA and noise on a JPEG saved below quality
+60, where compression has erased the noise) counts half.
+
+* integrity score = max_i p_i: "the strongest analyzer", readable and bounded; the noisy-OR
+  alternative inflated false alarms with every analyzer added.
+* fused map = sum_i p_i * H_i / max(1, sum_i p_i), multiplied by the per-pixel reliability
+  of the analyzers that have one: analyzers that found nothing barely colour it, and flat or
+  clipped areas stay dark.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .common import Result, upsample
+
+# (centre, width) per analyzer, fixed on the development split by bench/forensics.py --calibrate
+CALIBRATION: dict[str, tuple[float, float]] = {
+    "ela": (4.0, 0.5),
+    "noise": (4.0, 0.5),
+    "jpeg-ghost": (4.0, 0.5),
+    "jpeg-dq": (1.0, 0.25),
+    "copy-move": (8.0, 1.5),
+    "resampling": (4.0, 0.5),
+}
+LOCALISERS = tuple(CALIBRATION)
+
+
+def probability(r: Result) -> float:
+    if r.status != "ok" or r.score is None:
+        return 0.0
+    if r.name == "scaling-attack":
+        return float(r.score)
+    if r.name == "jpeg-dq" and not r.details.get("double_compressed"):
+        return 0.0
+    c, w = CALIBRATION.get(r.name, (1.0, 1.0))
+    p = float(1.0 / (1.0 + np.exp(-(r.score - c) / w)))
+    return p if r.reliable or r.name == "jpeg-dq" else 0.5 * p
+
+
+def fuse(results: dict[str, Result], h: int, w: int, map_size: tuple[int, int] | None = None) -> tuple[float | None, np.ndarray, dict]:
+    """-> (integrity score or None when nothing could be analysed, fused map, per-analyzer p)."""
+    mh, mw = map_size or (h, w)
+    probs = {n: probability(r) for n, r in results.items()}
+    usable = [n for n, r in results.items() if r.status == "ok"]
+    if not usable:
+        return None, np.zeros((mh, mw), np.float32), probs
+    num = np.zeros((mh, mw), np.float32)
+    tot = 0.0
+    for n in LOCALISERS:
+        r = results.get(n)
+        if r is None or r.status != "ok" or r.heat is None or probs[n] <= 0.01:
+            continue
+        num += probs[n] * upsample(r.heat, mh, mw)
+        tot += probs[n]
+    fused = num / max(1.0, tot)
+    score = max(probs.values()) if probs else 0.0
+    return float(score), np.clip(fused, 0, 1).astype(np.float32), probs

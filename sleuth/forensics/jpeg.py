@@ -1,0 +1,184 @@
+"""JPEG-only analyzers: JPEG ghosts and aligned double quantisation from the DCT coefficients.
+
+Design
+------
+* Coefficients: no maintained pure-wheel DCT reader was needed. The decoded luminance (Pillow,
+  before EXIF rotation, so the 8x8 grid is the file's grid) is transformed with an orthonormal
+  8x8 block DCT, which equals the JPEG FDCT, and divided by the luminance quantisation table
+  that Pillow exposes (natural order). Rounding gives the quantised coefficients up to +-1
+  decoding noise, which is below one quantisation step for every table with Q >= 2.
+* Double quantisation (Bianchi & Piva 2012, simplified): for each of the first 10 AC
+  frequencies in zig-zag order, the histogram of a never-requantised image is estimated by
+  *calibration* (the same DCT on the image cropped by 4 pixels, which breaks the grid). A
+  first quantisation step Q1 multiplies that histogram by n(k) = #{k1 : round(k1 Q1/Q2) = k},
+  a periodic comb. Q1 is the step that maximises the likelihood of the observed histogram
+  under a 30%-tampered mixture; when it beats "no double compression" (Q1 = Q2) the
+  frequency votes. Per coefficient, log p_single(k) - log p_double(k) = log Z - log n(k)
+  (clipped to +-5) says "this block was compressed once" (spliced from elsewhere, or
+  re-rendered); summed over the voting frequencies and averaged over 3x3 blocks it is the map.
+  A JPEG compressed once has no voting frequency: score 0, nothing to localise, said plainly.
+* JPEG ghosts (Farid 2009): re-save at qualities 50..95 below the last quality Q2 (estimated
+  from the table); a region first compressed at a lower quality q1 shows a dip of the squared
+  difference at q1. Differences are normalised per 16x16 block across qualities, and a block
+  whose normalised curve dips below the image's median curve is a ghost (robust z over blocks).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .common import (NotEnoughSignal, Result, Skip, block_mean, block_reliability, check_size, estimate_quality,
+                     gray_f32, jpeg_roundtrip, luma_qtable, robust_z, smooth, tiled_features, top_mean)
+
+ZIGZAG10 = [(0, 1), (1, 0), (2, 0), (1, 1), (0, 2), (0, 3), (1, 2), (2, 1), (3, 0), (4, 0)]
+KMAX = 40
+
+
+def _dct_matrix() -> np.ndarray:
+    c = np.zeros((8, 8))
+    for k in range(8):
+        for n in range(8):
+            c[k, n] = (np.sqrt(1 / 8) if k == 0 else np.sqrt(2 / 8)) * np.cos(np.pi * (2 * n + 1) * k / 16)
+    return c
+
+
+_C = _dct_matrix()
+
+
+def block_dct(y: np.ndarray) -> np.ndarray:
+    """(H, W) level-shifted luminance -> (H//8, W//8, 8, 8) DCT coefficients."""
+    gh, gw = y.shape[0] // 8, y.shape[1] // 8
+    b = y[: gh * 8, : gw * 8].reshape(gh, 8, gw, 8).swapaxes(1, 2)
+    return np.einsum("ij,abjk,lk->abil", _C, b, _C, optimize=True)
+
+
+def file_pixels(img) -> tuple[np.ndarray, int]:
+    """RGB as stored in the file (no EXIF rotation) and the orientation to apply to maps."""
+    return np.asarray(img.pil.convert("RGB")), int(img.orientation or 1)
+
+
+def orient_map(m: np.ndarray, orientation: int) -> np.ndarray:
+    """Apply an EXIF orientation (as PIL.ImageOps.exif_transpose does) to a map."""
+    ops = {2: lambda a: a[:, ::-1], 3: lambda a: a[::-1, ::-1], 4: lambda a: a[::-1, :],
+           5: lambda a: a.T, 6: lambda a: np.rot90(a, -1), 7: lambda a: a[::-1, ::-1].T,
+           8: lambda a: np.rot90(a, 1)}
+    f = ops.get(orientation)
+    return np.ascontiguousarray(f(m)) if f else m
+
+
+def _comb(q1: int, q2: float, kmax: int) -> np.ndarray:
+    """n(k) for k in [-kmax, kmax]: how many first-quantisation bins land on each second bin."""
+    lim = int(np.ceil((kmax + 1) * q2 / q1)) + 1
+    k1 = np.arange(-lim, lim + 1)
+    x = k1 * q1 / q2
+    fl = np.floor(x)
+    tie = np.abs(x - fl - 0.5) < 1e-9
+    n = np.zeros(2 * kmax + 3)
+    r = np.where(tie, fl, np.round(x)).astype(int)
+    ok = np.abs(r) <= kmax + 1
+    np.add.at(n, r[ok] + kmax + 1, np.where(tie[ok], 0.5, 1.0))
+    ok2 = tie & (np.abs(fl + 1) <= kmax + 1)
+    np.add.at(n, (fl[ok2] + 1).astype(int) + kmax + 1, 0.5)
+    return n[1:-1]
+
+
+def double_quantisation(img) -> Result:
+    if not img.is_jpeg:
+        raise Skip(f"skipped: not a JPEG ({img.format}); double quantisation needs JPEG coefficients")
+    table = luma_qtable(img)
+    if table is None:
+        raise Skip("skipped: JPEG without a readable quantisation table")
+    rgb, orientation = file_pixels(img)
+    check_size(rgb)
+    y = np.asarray(img.pil.convert("L"), np.float64) - 128.0
+    d = block_dct(y)
+    dc = block_dct(y[4:, 4:])
+    g = gray_f32(rgb)
+    rel = block_reliability(g, 8)[: d.shape[0], : d.shape[1]]
+    gh, gw = d.shape[:2]
+    if gh * gw < 64:
+        raise NotEnoughSignal("fewer than 64 JPEG blocks")
+    llr = np.zeros((gh, gw))
+    voting, q1s = [], {}
+    alpha = 0.3
+    for (u, v) in ZIGZAG10:
+        q2 = float(table[u, v])
+        k = np.round(d[..., u, v] / q2).astype(int)
+        kc = np.round(dc[..., u, v] / q2).astype(int)
+        inr = np.abs(k) <= KMAX
+        h = np.bincount(k[inr] + KMAX, minlength=2 * KMAX + 1).astype(float)
+        hc = np.bincount(kc[np.abs(kc) <= KMAX] + KMAX, minlength=2 * KMAX + 1).astype(float)
+        p0 = (hc + 0.5) / (hc + 0.5).sum()
+        best_q1, best_l = int(q2), float((h * np.log(p0)).sum())
+        base_l = best_l
+        for q1 in range(1, int(min(3 * q2 + 2, 64)) + 1):
+            if q1 == int(q2):
+                continue
+            n = _comb(q1, q2, KMAX)
+            pd = n * p0
+            if pd.sum() <= 0:
+                continue
+            pd /= pd.sum()
+            lik = float((h * np.log(alpha * p0 + (1 - alpha) * pd + 1e-12)).sum())
+            if lik > best_l:
+                best_q1, best_l = q1, lik
+        gain = (best_l - base_l) / max(h.sum(), 1)
+        if best_q1 == int(q2) or gain < 0.01:
+            continue
+        n = _comb(best_q1, q2, KMAX)
+        z = (n * p0).sum()
+        lr = np.clip(np.log(z) - np.log(np.maximum(n, 1e-6)), -5, 5)
+        llr += np.where(inr, lr[np.clip(k, -KMAX, KMAX) + KMAX], 0.0)
+        voting.append(f"{u},{v}")
+        q1s[f"{u},{v}"] = [best_q1, int(q2)]
+    q2 = estimate_quality(table)
+    if not voting:
+        return Result("jpeg-dq", heat=np.zeros((gh, gw), np.float32), score=0.0, reliability=np.ones((gh, gw), np.float32),
+                      reliable=False, reason="no double quantisation found (compressed once, or first compression hidden)",
+                      details={"double_compressed": False, "last_quality": q2})
+    lsm = smooth(llr.astype(np.float32), 3)
+    heat = orient_map(np.clip(lsm / 4.0, 0, 1).astype(np.float32), orientation)
+    return Result("jpeg-dq", heat=heat, score=top_mean(lsm, None, 0.02), reliability=orient_map(np.ones((gh, gw), np.float32), orientation),
+                  details={"double_compressed": True, "voting_frequencies": len(voting), "q1_q2": q1s, "last_quality": q2,
+                           "single_compressed_fraction": float((lsm > 0).mean())})
+
+
+GHOST_BLOCK = 16
+
+
+def ghost(img) -> Result:
+    if not img.is_jpeg:
+        raise Skip(f"skipped: not a JPEG ({img.format}); JPEG ghosts need a JPEG history")
+    q2 = estimate_quality(luma_qtable(img))
+    if q2 is None:
+        raise Skip("skipped: JPEG without a readable quantisation table")
+    qs = [q for q in range(50, 100, 5) if q <= q2 - 3]
+    if len(qs) < 3:
+        raise Skip(f"skipped: last JPEG quality ~{q2} is too low to look for ghosts below it")
+    rgb, orientation = file_pixels(img)
+    check_size(rgb)
+
+    def feats(tile):
+        t = tile.astype(np.float32)
+        out = [block_mean(((t - jpeg_roundtrip(tile, q)) ** 2).mean(axis=2), GHOST_BLOCK) for q in qs]
+        out.append(block_reliability(gray_f32(tile), GHOST_BLOCK))
+        return np.stack(out, axis=-1)
+
+    f = tiled_features(rgb, GHOST_BLOCK, feats)
+    rel = f[..., -1]
+    if rel.sum() < 16:
+        raise NotEnoughSignal("fewer than 16 textured blocks")
+    d = f[..., :-1]
+    lo, hi = d.min(axis=2, keepdims=True), d.max(axis=2, keepdims=True)
+    dn = (d - lo) / (hi - lo + 1e-6)
+    m = rel > 0
+    med = np.median(dn[m], axis=0)
+    zs = np.stack([robust_z(med[i] - dn[..., i], rel, min_scale=0.05) for i in range(len(qs))])
+    z = zs.max(axis=0)
+    which = zs.argmax(axis=0)
+    zsm = smooth(z.astype(np.float32), 3, rel)
+    heat = np.clip((zsm - 1.0) / 3.0, 0, 1) * m
+    top = which[m & (zsm > 2)]
+    q1 = int(qs[np.bincount(top).argmax()]) if top.size else None
+    return Result("jpeg-ghost", heat=orient_map(heat.astype(np.float32), orientation), score=top_mean(zsm, rel, 0.02),
+                  reliability=orient_map(rel, orientation),
+                  details={"qualities": qs, "last_quality": q2, "ghost_quality": q1})

@@ -1,0 +1,96 @@
+"""Image-scaling attack detection in the Decamouflage manner (Kim et al. 2021).
+
+Design
+------
+An image-scaling attack changes only the pixels that a non-antialiased downscaler reads, on a
+lattice with the scale ratio as period, so two cheap checks expose it:
+
+* **Rescaling consistency** (white-box when the target size is known, else a list of common
+  model input sizes: 128..512): downscale with nearest, bilinear and bicubic, and compare each
+  with an antialiased (area) downscale of the same image. For a clean photo both are the same
+  scene (grey-level correlation near 1); for an attack the plain downscale is the hidden
+  target, a different picture. Score: 1 - the lowest correlation over sizes and methods.
+* **Spectral check** (black-box): the modified pixels make |I - median3(I)| periodic; the
+  log spectrum of that residual (centre crop <= 1024 px) is divided by its own smoothed
+  background and the highest peak outside the low-frequency disc is the score (for a JPEG the
+  8x8-grid frequencies are ignored: the JPEG grid is periodic too).
+
+Each check is turned into a probability with a logistic whose centre and width were fixed on
+the development half of the benchmark's clean and attacked photos (see bench/forensics.py);
+the decision uses the larger of the two.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .common import Result, check_size, gray_f32
+
+DEFAULT_SIZES = (128, 160, 192, 224, 256, 299, 320, 384, 448, 512)
+METHODS = ("nearest", "bilinear", "bicubic")
+# logistic calibration (centre, width), fixed on the benchmark's development split
+CAL_CONSISTENCY = (0.35, 0.05)
+CAL_SPECTRAL = (3.0, 0.3)
+
+
+def consistency(g: np.ndarray, sizes=None) -> tuple[float, dict]:
+    import cv2
+
+    from ..attacks.scaling import INTERP
+
+    h, w = g.shape
+    worst, arg = 0.0, {}
+    cands = []
+    for s in sizes or DEFAULT_SIZES:
+        hw = (s, s) if isinstance(s, int) else (int(s[0]), int(s[1]))
+        if hw[0] * 2 <= h and hw[1] * 2 <= w:
+            cands.append(hw)
+    for hw in cands:
+        ref = cv2.resize(g, (hw[1], hw[0]), interpolation=cv2.INTER_AREA).ravel()
+        ref = ref - ref.mean()
+        for m in METHODS:
+            d = cv2.resize(g, (hw[1], hw[0]), interpolation=INTERP[m]).ravel()
+            d = d - d.mean()
+            rho = float((ref @ d) / (np.sqrt((ref @ ref) * (d @ d)) + 1e-6))
+            if 1 - rho > worst:
+                worst, arg = 1 - rho, {"size": list(hw), "method": m, "correlation": round(rho, 4)}
+    return worst, arg
+
+
+def spectral(g: np.ndarray, jpeg_grid: bool) -> float:
+    import cv2
+
+    h, w = g.shape
+    c = 1024
+    y0, x0 = max(0, (h - c) // 2), max(0, (w - c) // 2)
+    g = g[y0: y0 + c, x0: x0 + c]
+    r = np.abs(g - cv2.medianBlur(g.astype(np.uint8), 3).astype(np.float32))
+    r = (r - r.mean()) * np.outer(np.hanning(r.shape[0]), np.hanning(r.shape[1]))
+    spec = np.log(np.abs(np.fft.fft2(r)) + 1e-3).astype(np.float32)
+    bg = cv2.blur(cv2.medianBlur(np.fft.fftshift(spec), 5), (15, 15))
+    d = np.fft.fftshift(spec) - bg
+    hh, ww = d.shape
+    yy, xx = np.mgrid[0:hh, 0:ww]
+    fy, fx = (yy - hh // 2), (xx - ww // 2)
+    ok = (fy ** 2 + fx ** 2) >= 64
+    if jpeg_grid:
+        gy = np.abs((fy * 8 / hh) - np.round(fy * 8 / hh)) * hh / 8 <= 1.5
+        gx = np.abs((fx * 8 / ww) - np.round(fx * 8 / ww)) * ww / 8 <= 1.5
+        ok &= ~(gy & gx)
+    return float(d[ok].max()) if ok.any() else 0.0
+
+
+def _logistic(x: float, cal: tuple[float, float]) -> float:
+    return float(1 / (1 + np.exp(-(x - cal[0]) / cal[1])))
+
+
+def analyze(rgb: np.ndarray, is_jpeg: bool = False, sizes=None) -> Result:
+    check_size(rgb)
+    g = gray_f32(rgb)
+    c_score, arg = consistency(g, sizes)
+    s_score = spectral(g, is_jpeg)
+    p = max(_logistic(c_score, CAL_CONSISTENCY), _logistic(s_score, CAL_SPECTRAL))
+    detected = p >= 0.5
+    heat = np.full((max(1, rgb.shape[0] // 64), max(1, rgb.shape[1] // 64)), p if detected else 0.0, np.float32)
+    return Result("scaling-attack", heat=heat, score=p, reliability=np.ones_like(heat),
+                  details={"detected": detected, "consistency": round(c_score, 4), "spectral_peak": round(s_score, 3),
+                           "worst": arg, "sizes_checked": "given" if sizes else "default"})
