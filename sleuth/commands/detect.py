@@ -49,10 +49,12 @@ def register(app: typer.Typer) -> None:
 
         try:
             det = AigenDetector(head)
+            if det.needs_clip:
+                det.backbone  # a missing encoder is one error for the whole run, not one per file
             files, problems = iter_image_paths(list(paths), recursive=recursive)
         except SleuthError as exc:
             _err(exc)
-            raise typer.Exit(2 if head else 1)
+            raise typer.Exit(1)
         for p, why in problems:
             _err(f"{p}: {why}")
         if not files and not problems:
@@ -100,7 +102,8 @@ def register(app: typer.Typer) -> None:
         if bad or not dets:
             _err(f"unknown detector(s) {', '.join(bad) or '(none)'}; choose from {', '.join(DETECTORS)}")
             raise typer.Exit(2)
-        cmd = "sleuth train aigen " + " ".join(shlex.quote(a) for a in sys.argv[sys.argv.index("aigen") + 1:]) if "aigen" in sys.argv else None
+        cmd = " ".join(["sleuth train aigen", shlex.quote(str(src)), "--out", shlex.quote(str(out)), "--detectors", ",".join(dets),
+                        "--fpr", f"{fpr:g}", "--seed", str(seed), "--npr-epochs", str(npr_epochs)])
         try:
             head = train_aigen(src, out, detectors=dets, fpr=fpr, cache_dir=cache, seed=seed, npr_epochs=npr_epochs,
                                command=cmd, log=_err)

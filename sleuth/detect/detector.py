@@ -99,6 +99,11 @@ class AigenDetector:
         return self._backbone
 
     @property
+    def needs_clip(self) -> bool:
+        d = self.head["detectors"]
+        return "clip-probe" in d or "rigid" in d or bool(self.head.get("families"))
+
+    @property
     def fpr_target(self) -> float:
         return float(self.head.get("fpr_target", 0.01))
 
@@ -107,7 +112,7 @@ class AigenDetector:
         x = protocol.apply(rgb, "jpeg90")
         d = self.head["detectors"]
         feats: dict[str, Any] = {}
-        if "clip-probe" in d or "rigid" in d or self.head.get("families"):
+        if self.needs_clip:
             e, en = self.backbone.rigid_pair(x)
             feats["emb"], feats["rigid"] = e[None], np.array([1.0 - float(e @ en)])
         if "spectral" in d:
