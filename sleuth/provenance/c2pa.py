@@ -257,6 +257,7 @@ def analyze(img: LoadedImage, ctx: ScanContext) -> Evidence:
         "ingredient_failing_codes": sorted(set(c for c in ing_fail if c != UNTRUSTED)),
         "manifests_in_store": len(manifests), "active_manifest": label, "cawg_assertions": cawg,
     }
+    details.setdefault("signing_time", None)  # only a time-stamped signature carries one
     if cawg:
         offline = all(c in CAWG_NOT_VERIFIABLE for c in cawg_fail)
         details["cawg_identity"] = "invalid" if not offline else ("unverified (no trust/offline)" if cawg_fail else "valid")

@@ -40,7 +40,7 @@ from . import meta
 
 IPTC_PREFIX = "http://cv.iptc.org/newscodes/digitalsourcetype/"
 AI_TYPES = {"trainedAlgorithmicMedia", "compositeWithTrainedAlgorithmicMedia", "algorithmicMedia", "compositeSynthetic"}
-EDITORS = ["photoshop", "lightroom", "gimp", "affinity", "pixelmator", "paint.net", "snapseed", "capture one",
+EDITORS = ["lightroom", "photoshop", "gimp", "affinity", "pixelmator", "paint.net", "snapseed", "capture one",
            "darktable", "rawtherapee", "luminar", "canva", "picsart", "facetune", "photopea", "corel", "paintshop",
            "acdsee", "fotor", "befunky", "krita", "inkscape", "photos 1", "picasa", "on1 photo", "dxo"]
 THUMB_MAD = 20.0
@@ -152,6 +152,8 @@ def analyze(img: LoadedImage, ctx: ScanContext) -> Evidence:
     inc: list[str] = []
     ew, eh = details.get("exif_width"), details.get("exif_height")
     pw, ph = img.pil.size
+    if isinstance(ew, (int, float)) and isinstance(eh, (int, float)) and ew > 0 and eh > 0:
+        ew, eh = int(ew), int(eh)
     if isinstance(ew, int) and isinstance(eh, int) and ew > 0 and eh > 0 and {(ew, eh)} & {(pw, ph), (ph, pw)} == set():
         inc.append(f"EXIF dimensions {ew}x{eh} differ from the pixel dimensions {pw}x{ph}")
     editors = [e for e in (_editor(details.get("software")), _editor(details.get("creator_tool"))) if e]

@@ -1,0 +1,87 @@
+"""Known invisible watermarks: SD v1/v2 and SDXL embedded with invisible-watermark's own encoder."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from sleuth import examples as ex
+from sleuth.pipeline import scan
+from sleuth.stats import binom_pvalue
+from sleuth.watermark.known import SD_BITS, SDXL_BITS, block_scores, check_marks, decode_bits
+
+from .conftest import encode, natural_image
+
+pytest.importorskip("pywt")
+try:
+    REF = ex._reference_dwtdct()
+except ModuleNotFoundError:  # pragma: no cover - invisible-watermark is installed by the Makefile
+    REF = None
+needs_ref = pytest.mark.skipif(REF is None, reason="invisible-watermark not installed")
+
+
+def kw(data: bytes, **options):
+    rep = scan(data, ["known-watermark"], options=options, keep_maps=False)
+    assert rep.error is None
+    return rep.get("known-watermark")
+
+
+@needs_ref
+@pytest.mark.parametrize("seed", [0, 1])
+def test_vectorised_decoder_matches_the_reference_bit_for_bit(seed):
+    rgb = natural_image(300, 420, seed=seed)
+    marked = ex.embed_known_mark(rgb, "sdxl")
+    for img in (rgb, marked):
+        bgr = np.ascontiguousarray(img[:, :, ::-1])
+        for n in (136, 48):
+            ref = REF(watermarks=[], wmLen=n).decode(bgr).astype(np.uint8)
+            assert np.array_equal(decode_bits(block_scores(img), n), ref)
+
+
+@needs_ref
+def test_sd_and_sdxl_marks_are_found_and_not_confused():
+    sd = ex.embed_known_mark(ex.photo_like(512, 640, seed=16), "stable-diffusion")
+    xl = ex.embed_known_mark(ex.photo_like(768, 768, seed=16), "sdxl")
+    ev = kw(encode(sd, "PNG"))
+    assert ev.verdict == "stable-diffusion" and ev.strength == "strong"
+    assert ev.details["stable-diffusion"]["matched_bits"] >= 130 and ev.p_value < 1e-20
+    assert ev.details["sdxl"]["detected"] is False
+    ev = kw(encode(xl, "PNG"))
+    assert ev.verdict == "sdxl" and ev.details["sdxl"]["matched_bits"] == 48
+    assert ev.details["stable-diffusion"]["detected"] is False
+
+
+@needs_ref
+def test_marks_survive_on_most_contents():
+    # the reference encoder is content-dependent; over 8 contents most must still decode
+    hits = sum(check_marks(ex.embed_known_mark(ex.photo_like(512, 512, seed=s), "sdxl"))["sdxl"]["detected"] for s in range(8))
+    assert hits >= 5
+
+
+def test_unmarked_photos_are_not_flagged():
+    for seed in range(6):
+        for data in (encode(natural_image(512, 512, seed=seed), "PNG"), encode(natural_image(600, 800, seed=seed), "JPEG", quality=85)):
+            ev = kw(data)
+            assert ev.verdict == "absent", ev.summary
+            assert ev.p_value > 1e-6
+    flat = np.full((512, 512, 3), 128, np.uint8)  # degenerate content decodes all-zero bits
+    assert kw(encode(flat, "PNG")).verdict == "absent"
+
+
+def test_pvalue_and_fpr_option():
+    assert binom_pvalue(136, 136) == pytest.approx(2.0 ** -136)
+    rgb = natural_image(512, 512, seed=3)
+    ev = kw(encode(rgb, "PNG"), fpr=1.0)  # an FPR of 1 accepts anything: the decision follows the option
+    assert ev.verdict in ("stable-diffusion", "sdxl") and ev.details["fpr"] == 1.0
+
+
+def test_small_images_and_trustmark_are_reported_not_silently_passed():
+    ev = kw(encode(natural_image(128, 128), "PNG"))
+    assert ev.verdict == "absent" and "256x256" in ev.details["checked"]["sdxl"]
+    assert ev.details["checked"]["trustmark"].startswith("not checked: weights not available") or \
+        ev.details["checked"]["trustmark"] in ("detected", "not detected")
+    assert "TrustMark" in ev.summary or "trustmark" in ev.details
+
+
+def test_message_constants():
+    assert bytes(np.packbits(SD_BITS)) == b"StableDiffusionV1"
+    assert int("".join(map(str, SDXL_BITS)), 2) == 0b101100111110110010010000011110111011000110011110
