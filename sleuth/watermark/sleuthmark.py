@@ -256,16 +256,8 @@ def _candidates(r: np.ndarray, k: int = N_CANDIDATES) -> list[tuple[float, float
     return out
 
 
-N_NULL = 8
-
-
-def _fold(r: np.ndarray, angle: float, scale: float) -> tuple[np.ndarray, np.ndarray] | None:
-    """Warp the whitened image back to period T and fold it modulo T.
-
-    Returns the folded tile (T x T) and N_NULL *null folds*: the same tiles summed with
-    balanced random signs, so the mark cancels while the noise keeps its variance and its
-    spatial correlation. Correlations on the null folds give the detector's null std.
-    """
+def _fold(r: np.ndarray, angle: float, scale: float) -> np.ndarray | None:
+    """Warp the whitened image back to period T and fold it modulo T (the mean tile)."""
     import cv2
 
     h, w = r.shape
@@ -305,22 +297,27 @@ def _fold(r: np.ndarray, angle: float, scale: float) -> tuple[np.ndarray, np.nda
         return None
     norm = np.sqrt(fw / fw.mean()) / fw
     fd = tiles.sum(0) * norm
-    rng = np.random.default_rng(len(tiles))
-    n = len(tiles)
-    signs = np.array([rng.permutation(np.arange(n) % 2) * 2.0 - 1.0 for _ in range(N_NULL)])
-    nulls = np.tensordot(signs, tiles, axes=(1, 0)) * norm
-    return fd - fd.mean(), nulls - nulls.mean(axis=(1, 2), keepdims=True)
+    return fd - fd.mean()
 
 
-def _correlate(folded: tuple[np.ndarray, np.ndarray], mat: _Material) -> tuple[float, int, int]:
-    """Peak z-score of the sync correlation over all T*T cyclic shifts; the null std comes
-    from the same correlation on the null folds (mark cancelled, noise kept)."""
-    fd, nulls = folded
+def _correlate(fd: np.ndarray, mat: _Material) -> tuple[int, int]:
+    """Cyclic shift of the folded tile that best matches the sync tile (one 32 x 32 FFT)."""
     c = np.real(np.fft.ifft2(np.fft.fft2(fd) * mat.sync_fft_conj))
-    cn = np.real(np.fft.ifft2(np.fft.fft2(nulls, axes=(1, 2)) * mat.sync_fft_conj[None], axes=(1, 2)))
-    z = c / (np.sqrt(np.mean(cn ** 2)) + 1e-12)
-    dy, dx = np.unravel_index(np.argmax(z), z.shape)
-    return float(z[dy, dx]), int(dy), int(dx)
+    dy, dx = np.unravel_index(np.argmax(c), c.shape)
+    return int(dy), int(dx)
+
+
+def _sync_t(chips: np.ndarray, mat: _Material) -> float:
+    """One-sample t statistic of chip * pn over the sync chips (normalised correlation).
+
+    Under no mark the products have mean 0 whatever the host's texture or periodic content,
+    so the statistic is Student-t with NSYNC - 1 degrees of freedom; it is scale-free and
+    does not saturate when the mark is strong (no self-noise from the mark's side lobes).
+    """
+    sync = mat.perm[:NSYNC]
+    x = chips[sync] * mat.pn[sync]
+    sd = x.std(ddof=1)
+    return float(x.mean() / (sd / math.sqrt(len(x)) + 1e-12))
 
 
 def _peak_offset(fd: np.ndarray, mat: _Material, dy: int, dx: int) -> tuple[float, float]:
@@ -336,38 +333,26 @@ def _peak_offset(fd: np.ndarray, mat: _Material, dy: int, dx: int) -> tuple[floa
     return dy + oy, dx + ox
 
 
-def _read_bits(fd: np.ndarray, mat: _Material, dy: float, dx: float, equalise: bool = True) -> np.ndarray:
-    """Soft values of the 128 coded (whitened-back) bits.
-
-    The folded tile is shifted back by the sub-pixel sync offset (Fourier phase), then
-    equalised: the channel (blur, JPEG, resampling, the decoder's own whitening) is estimated
-    per radial frequency band from the known sync chips and inverted (regularised zero-forcing),
-    which removes most inter-chip interference before the chips are read.
-    """
+def _chips(fd: np.ndarray, dy: float, dx: float) -> np.ndarray:
+    """All chip values of the folded tile after shifting it back by the (sub-pixel) offset."""
     f = np.fft.fftfreq(T)
     ph = np.exp(2j * math.pi * (f[:, None] * dy + f[None, :] * dx))
-    x = np.fft.fft2(fd) * ph
-    if equalise:
-        sf = np.conj(mat.sync_fft_conj)
-        rad = np.hypot(f[:, None], f[None, :])
-        bins = np.minimum((rad / 0.5 * 8).astype(int), 8)
-        num = np.bincount(bins.ravel(), np.real(x * np.conj(sf)).ravel(), 9)
-        den = np.bincount(bins.ravel(), (np.abs(sf) ** 2).ravel(), 9) + 1e-9
-        hr = num / den
-        h = hr[bins]
-        hmax = max(float(hr.max()), 1e-12)
-        gain = np.where(h > 0.15 * hmax, 1.0 / np.maximum(h, 1e-12), 0.0)
-        x = x * gain
-    shifted = np.real(np.fft.ifft2(x))
-    chips = shifted.reshape(T // CHIP, CHIP, T // CHIP, CHIP).sum(axis=(1, 3)).ravel()
+    shifted = np.real(np.fft.ifft2(np.fft.fft2(fd) * ph))
+    return shifted.reshape(T // CHIP, CHIP, T // CHIP, CHIP).sum(axis=(1, 3)).ravel()
+
+
+def _payload_soft(chips: np.ndarray, mat: _Material) -> np.ndarray:
+    """Soft values of the 128 coded bits (positive = 1 after un-whitening)."""
     pay = mat.perm[NSYNC:]
-    return chips[pay] * mat.pn[pay]
+    soft = chips[pay] * mat.pn[pay]
+    return np.where(mat.whiten == 1, -soft, soft)
 
 
-def _z_to_p(z: float, n_tests: int) -> float:
-    from scipy.stats import norm
+def _t_to_p(t: float, n_tests: int) -> float:
+    """Bonferroni-corrected one-sided p-value of the sync t statistic."""
+    from scipy.stats import t as student
 
-    return float(min(1.0, norm.sf(z) * n_tests))
+    return float(min(1.0, student.sf(t, NSYNC - 1) * n_tests))
 
 
 def detect(rgb: np.ndarray, key, fpr: float = 1e-6) -> Detection:
@@ -379,38 +364,38 @@ def detect(rgb: np.ndarray, key, fpr: float = 1e-6) -> Detection:
     mat = _material(key)
     r = _canonical_whitened(rgb)
     cands = [(0.0, 1.0)] + [c for c in _candidates(r) if not (abs(c[0]) < 1e-9 and abs(c[1] - 1) < 1e-9)]
-    best = None
-    n_hyp = 0
     rf = r[:, ::-1].copy()
+
+    def evaluate(angle: float, scale: float, flipped: bool):
+        fd = _fold(rf if flipped else r, -angle if flipped else angle, scale)
+        if fd is None:
+            return None
+        dy, dx = _correlate(fd, mat)
+        py, px = _peak_offset(fd, mat, dy, dx)
+        chips = _chips(fd, py, px)
+        return _sync_t(chips, mat), chips, angle, scale, flipped
+
+    best, n_hyp = None, 0
     for angle, scale in cands:
         for flipped in (False, True):
-            fd = _fold(rf if flipped else r, -angle if flipped else angle, scale)
             n_hyp += 1
-            if fd is None:
-                continue
-            z, dy, dx = _correlate(fd, mat)
-            if best is None or z > best[0]:
-                best = (z, dy, dx, angle, scale, flipped, fd)
+            ev = evaluate(angle, scale, flipped)
+            if ev is not None and (best is None or ev[0] > best[0]):
+                best = ev
     n_tests = n_hyp * T * T
     if best is None:
         return Detection(False, 1.0, 0.0, None, None, -1, False)
-    z, dy, dx, angle, scale, flipped, fd = best
-    p = _z_to_p(z, n_tests)
-    # local refinement of the geometry on the verification statistic itself
+    p = _t_to_p(best[0], n_tests)
+    # refine the geometry on the statistic itself (after the p-value: payload reading only)
     for step_a, step_s in ((0.12, 0.002), (0.06, 0.001)):
         for da, ds in ((-step_a, 0), (step_a, 0), (0, -step_s), (0, step_s)):
-            a2, s2 = angle + da, scale * (1 + ds)
-            fd2 = _fold(rf if flipped else r, -a2 if flipped else a2, s2)
-            if fd2 is None:
-                continue
-            z2, dy2, dx2 = _correlate(fd2, mat)
-            if z2 > z:
-                z, dy, dx, angle, scale, fd = z2, dy2, dx2, a2, s2, fd2
-    py, px = _peak_offset(fd[0], mat, dy, dx)
-    soft = _read_bits(fd[0], mat, py, px)
-    dec = ecc.decode_soft(np.where(mat.whiten == 1, -soft, soft))
+            ev = evaluate(best[2] + da, best[3] * (1 + ds), best[4])
+            if ev is not None and ev[0] > best[0]:
+                best = ev
+    t, chips, angle, scale, flipped = best
+    dec = ecc.decode_soft(_payload_soft(chips, mat))
     bits = np.unpackbits(np.frombuffer(dec.data, np.uint8))
     detected = p <= fpr
-    return Detection(detected=detected, p_value=p, z=z, message=dec.data if (detected and dec.ok) else None,
+    return Detection(detected=detected, p_value=p, z=t, message=dec.data if (detected and dec.ok) else None,
                      bits=bits, corrected=dec.corrected, ecc_ok=dec.ok, angle=angle, scale=scale, flipped=flipped,
                      details={"candidates": len(cands), "tests": n_tests})
