@@ -93,13 +93,18 @@ _STRENGTH_RANK = {"strong": 3, "moderate": 2, "weak": 1, "none": 0}
 def summarise(report: Report) -> Summary:
     """Build the top-level summary without merging metadata claims and pixel signals."""
     claims, signals, ai_claim, ai_signal, camera_claim = [], [], False, False, False
+    invalid: list[str] = []
     for e in report.evidence:
         if e.error or e.strength == "none" or e.verdict in (None, "absent", "not-checked", "skipped"):
             continue
         line = f"{e.analyzer}: {e.summary}" if e.summary else f"{e.analyzer}: {e.verdict}"
         if e.kind in CLAIM_KINDS:
-            claims.append(line)
             det = e.details or {}
+            if e.verdict == "invalid":
+                claims.append(line)
+                invalid.append(e.analyzer)
+                continue  # a claim whose signature fails says nothing reliable about origin
+            claims.append(line)
             dst = str(det.get("digital_source_type") or "")
             if e.analyzer == "generator-metadata" or "trainedAlgorithmic" in dst or "algorithmicMedia" in dst:
                 ai_claim = True
@@ -113,7 +118,7 @@ def summarise(report: Report) -> Summary:
                 ai_signal = True
             if e.kind == "watermark" and e.analyzer == "known-watermark":
                 ai_signal = True
-    conflicts = []
+    conflicts = [f"{a} manifest is invalid (tampered or corrupted after signing): its claims are not counted" for a in invalid]
     if camera_claim and ai_signal:
         conflicts.append("metadata claims a camera capture but pixel evidence points to an AI generator")
     if ai_claim and not ai_signal and any(e.kind == "ai-generated" and e.verdict == "real" for e in report.evidence):
@@ -153,14 +158,18 @@ def render_table(reports: list[Report], console: Any | None = None) -> None:
             table.add_row(r.path, "", "[red]error[/red]", f"[red]{html.escape(r.error)}[/red]")
             continue
         items = sorted(r.evidence, key=lambda e: -_STRENGTH_RANK.get(e.strength, 0))
-        lines = []
+        lines, quiet = [], []
         for e in items:
             if e.error:
-                lines.append(f"[yellow]{e.analyzer}: error: {e.error}[/yellow]")
+                lines.append(f"[yellow]{e.analyzer}: error: {html.escape(e.error)}[/yellow]")
+            elif e.strength == "none":
+                quiet.append(e.analyzer)
             else:
-                colour = {"strong": "bold", "moderate": "", "weak": "dim", "none": "dim"}[e.strength]
+                colour = {"strong": "bold", "moderate": "", "weak": "dim"}[e.strength]
                 txt = f"{e.analyzer}: {e.verdict or '-'} ({e.strength})"
                 lines.append(f"[{colour}]{txt}[/{colour}]" if colour else txt)
+        if quiet:
+            lines.append(f"[dim]{len(quiet)} quiet: {', '.join(quiet)}[/dim]")
         table.add_row(r.path, f"{r.width}x{r.height} {r.format}", r.summary.origin, "\n".join(lines))
     console.print(table)
 
