@@ -108,7 +108,7 @@ def dedup(paths: Iterable[str], descriptor: str = "sscd", progress: bool = False
         inl = 0
         if verify_pairs:
             inl = verify((lf(j), lf(j, True)), lf(i)).inliers
-        nrm = s - max(offsets[i], offsets[j])
+        nrm = s - 0.5 * (offsets[i] + offsets[j])
         score = calibrated_score(nrm, inl, pdq_sim, descriptor)
         res.pairs.append({"a": ok[i][0], "b": ok[j][0], "similarity": round(s, 4), "inliers": inl,
                           "pdq_similarity": round(pdq_sim, 4), "score": round(score, 4)})

@@ -1,0 +1,615 @@
+"""Copy-detection benchmark (DISC21-style) and scale test; writes docs/benchmarks.md sections
+``copydetect`` and ``copydetect-scale``.
+
+    .venv/bin/python bench/copydetect.py              # quality + speed (about 10 min on 2 cores)
+    .venv/bin/python bench/copydetect.py --quick      # fewer queries
+    .venv/bin/python bench/copydetect.py --calibrate  # fit sleuth/copydetect/calibration.py (calibration split only)
+    .venv/bin/python bench/copydetect.py --scale      # synthetic 1M / 10M scale test
+
+Data: the real photographs of ../shared/data/aigen (override with SLEUTH_DATA). Two disjoint splits:
+* calibration split (camera JPEGs, Kodak24, Urban100, CNNDetection real thumbnails): only used by
+  ``--calibrate`` to fit the copy-score weights and the decision threshold;
+* benchmark split (BSDS500, 300 photos): references, background (distractor) images used for score
+  normalisation, and non-reference sources. Queries: each reference gets transformed copies
+  (families below, 2-3 combined in ``combo``); as many queries are transformed non-references.
+
+Methods compared in one run: imagededup PHash/DHash/WHash/AHash (installed with
+``pip install --no-deps --target /tmp/imagededup_pkg imagededup``; skipped when absent),
+imagehash pHash, PDQ (plain and with dihedral variants), SSCD and the distilled SSCD (raw cosine),
+SSCD with background score normalisation, and sleuth's full pipeline (``sleuth search``).
+Metrics: micro AP (isc2021 definition; each method's top-10 predictions per query pooled),
+recall at precision 0.9, recall@1 overall and per family, time per image to describe and per query
+to search + verify.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import sys
+import tempfile
+import time
+import types
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("SLEUTH_ORT_THREADS", "1")
+
+import numpy as np  # noqa: E402
+from PIL import Image, ImageDraw, ImageFont  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from sleuth.bench.metrics import micro_ap, recall_at_precision  # noqa: E402
+from sleuth.bench.report import md_table, write_section  # noqa: E402
+
+DATA = Path(os.environ.get("SLEUTH_DATA") or ROOT.parent / "shared" / "data")
+TOPK = 10
+FAMILIES = ["crop", "overlay-bg", "screenshot", "text-emoji", "blur", "jpeg", "pixelize", "rotate", "flip", "colour", "combo"]
+
+
+# ----------------------------------------------------------------------------- data
+
+def load_rgb(path: Path, max_side: int = 1024) -> np.ndarray:
+    from sleuth.imageio import load_image
+
+    rgb = load_image(path).rgb
+    h, w = rgb.shape[:2]
+    s = max_side / max(h, w)
+    if s < 1:  # camera JPEGs are up to 16 MP: bring them to web size once
+        import cv2
+
+        rgb = cv2.resize(rgb, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA)
+    return rgb
+
+
+def split_paths() -> dict[str, list[Path]]:
+    rows = list(csv.DictReader(open(DATA / "aigen" / "MANIFEST.csv")))
+    real = [r["relpath"] for r in rows if r["label"] == "real"]
+    bench = sorted(p for p in real if "/bsds500/" in p)
+    calib = sorted(p for p in real if "/bsds500/" not in p)
+    return {"bench": [DATA / "aigen" / p for p in bench], "calib": [DATA / "aigen" / p for p in calib]}
+
+
+# ----------------------------------------------------------------------------- transforms
+
+def _augly():
+    import augly.image as imaugs
+
+    return imaugs
+
+
+def _pil(a: np.ndarray) -> Image.Image:
+    return Image.fromarray(np.ascontiguousarray(a)).convert("RGB")
+
+
+def _arr(im: Image.Image) -> np.ndarray:
+    return np.asarray(im.convert("RGB"), np.uint8).copy()
+
+
+def t_crop(a, rng, others):
+    h, w = a.shape[:2]
+    keep = rng.uniform(0.3, 0.9)  # of the area
+    ar = rng.uniform(0.75, 1.33)
+    cw = int(np.clip(np.sqrt(keep * w * h * ar), 32, w))
+    ch = int(np.clip(keep * w * h / cw, 32, h))
+    x, y = rng.integers(0, w - cw + 1), rng.integers(0, h - ch + 1)
+    return a[y:y + ch, x:x + cw].copy()
+
+
+def t_overlay_bg(a, rng, others):
+    import cv2
+
+    bg = others[int(rng.integers(len(others)))].copy()
+    H, W = bg.shape[:2]
+    s = rng.uniform(0.35, 0.75)
+    w = int(W * s)
+    h = int(min(H * 0.95, w * a.shape[0] / a.shape[1]))
+    w = int(h * a.shape[1] / a.shape[0])
+    x, y = rng.integers(0, W - w + 1), rng.integers(0, H - h + 1)
+    bg[y:y + h, x:x + w] = cv2.resize(a, (w, h), interpolation=cv2.INTER_AREA)
+    return bg
+
+
+def t_screenshot(a, rng, others):
+    import augly.utils as au
+
+    tmpl = os.path.join(au.SCREENSHOT_TEMPLATES_DIR, "web.png" if rng.random() < 0.5 else "mobile.png")
+    out = _arr(_augly().overlay_onto_screenshot(_pil(a), template_filepath=tmpl, crop_src_to_fit=bool(rng.random() < 0.5)))
+    return _arr(_pil(out).resize((out.shape[1] // 2, out.shape[0] // 2), Image.BICUBIC))
+
+
+def t_text_emoji(a, rng, others):
+    im = _pil(a)
+    imaugs = _augly()
+    if rng.random() < 0.7:
+        im = imaugs.overlay_text(im, font_size=float(rng.uniform(0.1, 0.2)), opacity=1.0,
+                                 x_pos=float(rng.uniform(0, 0.4)), y_pos=float(rng.uniform(0, 0.6)),
+                                 color=tuple(int(c) for c in rng.integers(0, 256, 3)))
+    if rng.random() < 0.7:
+        im = imaugs.overlay_emoji(im, emoji_size=float(rng.uniform(0.15, 0.35)), opacity=1.0,
+                                  x_pos=float(rng.uniform(0, 0.6)), y_pos=float(rng.uniform(0, 0.6)))
+    return _arr(im)
+
+
+def t_blur(a, rng, others):
+    import cv2
+
+    return cv2.GaussianBlur(a, (0, 0), float(rng.uniform(2, 5)))
+
+
+def t_jpeg(a, rng, others):
+    from sleuth.attacks import encode_decode
+
+    return encode_decode(a, "JPEG", int(rng.integers(5, 20)))
+
+
+def t_pixelize(a, rng, others):
+    return _arr(_augly().pixelization(_pil(a), ratio=float(rng.uniform(0.08, 0.2))))
+
+
+def t_rotate(a, rng, others):
+    from sleuth.attacks import rotate
+
+    if rng.random() < 0.3:
+        return np.ascontiguousarray(np.rot90(a, int(rng.integers(1, 4))))
+    return rotate(a, float(rng.uniform(10, 35)) * (1 if rng.random() < 0.5 else -1), crop=bool(rng.random() < 0.5))
+
+
+def t_flip(a, rng, others):
+    return np.ascontiguousarray(a[:, ::-1] if rng.random() < 0.6 else a[::-1])
+
+
+def t_colour(a, rng, others):
+    imaugs = _augly()
+    im = _pil(a)
+    r = rng.random()
+    if r < 0.3:
+        im = imaugs.grayscale(im)
+    elif r < 0.8:
+        im = imaugs.color_jitter(im, brightness_factor=float(rng.uniform(0.5, 1.6)),
+                                 contrast_factor=float(rng.uniform(0.5, 1.8)), saturation_factor=float(rng.uniform(0, 2.5)))
+    else:
+        from sleuth.attacks import gamma
+
+        return gamma(a, float(rng.choice([0.4, 2.2])))
+    return _arr(im)
+
+
+SINGLE = {"crop": t_crop, "overlay-bg": t_overlay_bg, "screenshot": t_screenshot, "text-emoji": t_text_emoji,
+          "blur": t_blur, "jpeg": t_jpeg, "pixelize": t_pixelize, "rotate": t_rotate, "flip": t_flip, "colour": t_colour}
+
+
+def t_combo(a, rng, others):
+    pool = ["crop", "text-emoji", "blur", "jpeg", "rotate", "flip", "colour", "pixelize"]
+    steps = list(rng.choice(pool, size=int(rng.integers(2, 4)), replace=False))
+    for s in steps:
+        a = SINGLE[s](a, rng, others)
+    return a
+
+
+TRANSFORMS = dict(SINGLE, combo=t_combo)
+
+
+def make_queries(refs, nonrefs, others, per_ref: int, seed: int):
+    """Positive queries (transformed references) and as many negatives (transformed non-references)."""
+    from sleuth.attacks import encode_decode
+
+    rng = np.random.default_rng(seed)
+    out = []  # (rgb, ref index or -1, family)
+    n = 0
+    for r in range(len(refs)):
+        for _ in range(per_ref):
+            fam = FAMILIES[n % len(FAMILIES)]
+            n += 1
+            q = TRANSFORMS[fam](refs[r], rng, others)
+            out.append((encode_decode(q, "JPEG", 90), r, fam))
+    for k in range(len(refs) * per_ref):
+        fam = FAMILIES[k % len(FAMILIES)]
+        src = nonrefs[k % len(nonrefs)]
+        q = TRANSFORMS[fam](src, rng, others)
+        out.append((encode_decode(q, "JPEG", 90), -1, fam))
+    return out
+
+
+# ----------------------------------------------------------------------------- methods
+
+def imagededup_hashers():
+    try:
+        sys.path.insert(0, "/tmp/imagededup_pkg")
+        import imagededup
+
+        for sub in ("methods", "utils"):  # skip the package __init__s that import torchvision (CNN)
+            m = types.ModuleType("imagededup." + sub)
+            m.__path__ = [os.path.join(imagededup.__path__[0], sub)]
+            sys.modules.setdefault("imagededup." + sub, m)
+        from imagededup.methods.hashing import AHash, DHash, PHash, WHash
+    except Exception as exc:  # pragma: no cover - optional peer
+        print(f"imagededup not available ({exc}); skipped", file=sys.stderr)
+        return {}
+    out = {}
+    for H in (PHash, DHash, WHash, AHash):
+        h = H(verbose=False)
+
+        def fn(rgb, h=h):
+            hx = h.encode_image(image_array=rgb)
+            return np.packbits(np.unpackbits(np.frombuffer(bytes.fromhex(hx), np.uint8)))
+
+        out[f"imagededup {H.__name__}"] = fn
+    return out
+
+
+def timed_describe(fn, images):
+    rows, times = [], []
+    for im in images:
+        t = time.perf_counter()
+        rows.append(fn(im))
+        times.append(time.perf_counter() - t)
+    return np.stack(rows), times
+
+
+def hamming_sim(Q: np.ndarray, R: np.ndarray) -> np.ndarray:
+    nb = R.shape[1] * 8
+    x = np.bitwise_xor(Q[:, None, :], R[None, :, :])
+    return 1.0 - np.unpackbits(x, axis=-1).sum(-1) / nb
+
+
+def predictions_from_matrix(S: np.ndarray, k: int = TOPK) -> list[list[tuple[int, float]]]:
+    out = []
+    for row in S:
+        idx = np.argsort(-row, kind="stable")[:k]
+        out.append([(int(i), float(row[i])) for i in idx])
+    return out
+
+
+def evaluate(preds: list[list[tuple[int, float]]], truth: list[int], families: list[str]) -> dict:
+    scores, pos = [], []
+    for p, t in zip(preds, truth):
+        for r, s in p:
+            scores.append(s)
+            pos.append(r == t and t >= 0)
+    n_gt = sum(1 for t in truth if t >= 0)
+    res = {"uAP": micro_ap(scores, pos, n_gt), "R@P90": recall_at_precision(scores, pos, n_gt, 0.9)}
+    top1 = [(bool(p) and p[0][0] == t) for p, t in zip(preds, truth) if t >= 0]
+    res["R@1"] = float(np.mean(top1))
+    fam_pos = [f for f, t in zip(families, truth) if t >= 0]
+    res["families"] = {f: float(np.mean([ok for ok, ff in zip(top1, fam_pos) if ff == f])) for f in FAMILIES if f in fam_pos}
+    return res
+
+
+# ----------------------------------------------------------------------------- runs
+
+def build_sets(paths: list[Path], n_ref: int, n_bg: int, per_ref: int, seed: int, max_side: int = 1024):
+    rng = np.random.default_rng(seed)
+    order = [paths[i] for i in rng.permutation(len(paths))]
+    ref_p, bg_p, non_p = order[:n_ref], order[n_ref:n_ref + n_bg], order[n_ref + n_bg:]
+    refs = [load_rgb(p, max_side) for p in ref_p]
+    bgs = [load_rgb(p, max_side) for p in bg_p]
+    nonrefs = [load_rgb(p, max_side) for p in non_p]
+    queries = make_queries(refs, nonrefs, nonrefs + bgs, per_ref, seed + 1)
+    return ref_p, refs, bg_p, bgs, queries
+
+
+def run_full_pipeline(ref_p, bg_p, queries, tmp: Path, verify: bool = True):
+    """Index refs + background with sleuth, then match every query; returns predictions, features, times."""
+    from sleuth.copydetect.api import Matcher
+    from sleuth.copydetect.index import CopyIndex
+
+    idx = CopyIndex.create_or_open(tmp / "index")
+    t = time.perf_counter()
+    added = idx.add([str(p) for p in ref_p], batch=64)
+    idx.add([str(p) for p in bg_p], role="background", batch=64)
+    t_index = (time.perf_counter() - t) / max(1, len(ref_p) + len(bg_p))
+    pos = {str(p): k for k, p in enumerate(ref_p)}
+    id2ref = {i: pos[p] for i, p in added.added}
+    m = Matcher(idx, verify=verify)
+    preds, feats, times = [], [], []
+    for q, _, _ in queries:
+        t = time.perf_counter()
+        ms = m.match(q, top_k=TOPK)
+        times.append(time.perf_counter() - t)
+        preds.append([(id2ref[x.id], x.score) for x in ms])
+        feats.append([(id2ref[x.id], x.normalized, x.verification.inliers, x.pdq_similarity) for x in ms])
+    return preds, feats, times, t_index
+
+
+def calibrate(args):
+    """Fit the copy-score logistic weights and the decision threshold on the calibration split."""
+    from sklearn.linear_model import LogisticRegression
+
+    from sleuth.copydetect.verify import MIN_INLIERS
+
+    paths = split_paths()["calib"]
+    n_ref = len(paths) * 45 // 100
+    n_bg = len(paths) * 15 // 100
+    ref_p, refs, bg_p, bgs, queries = build_sets(paths, n_ref, n_bg, per_ref=3, seed=11)
+    print(f"calibration split: {len(ref_p)} references, {len(bg_p)} background, {len(queries)} queries", file=sys.stderr)
+    with tempfile.TemporaryDirectory() as tmp:
+        _, feats, _, _ = run_full_pipeline(ref_p, bg_p, queries, Path(tmp))
+    X, y = [], []
+    for f, (_, t, _) in zip(feats, queries):
+        for r, nrm, inl, pdq in f:
+            X.append([nrm, np.log1p(inl) if inl >= MIN_INLIERS else 0.0, 0.5 if pdq is None else pdq])
+            y.append(int(r == t))
+    X, y = np.array(X), np.array(y)
+    lr = LogisticRegression(C=10.0, max_iter=2000).fit(X, y)
+    w = {"bias": float(lr.intercept_[0]), "normalized": float(lr.coef_[0][0]), "log_inliers": float(lr.coef_[0][1]),
+         "pdq": float(lr.coef_[0][2])}
+    p = lr.predict_proba(X)[:, 1]
+    # decision: the lowest threshold whose precision on the calibration split is >= 0.95
+    order = np.argsort(-p)
+    tp = np.cumsum(y[order])
+    prec = tp / np.arange(1, len(y) + 1)
+    ok = np.where(prec >= 0.95)[0]
+    thr = float(p[order][ok.max()]) if len(ok) else 0.5
+    thr = max(0.5, round(thr, 3))
+    sel = p >= thr
+    precision = float(y[sel].mean()) if sel.any() else float("nan")
+    recall = float(y[sel].sum() / max(1, sum(1 for _, t, _ in queries if t >= 0)))
+    print(f"weights {w}; decision {thr} precision {precision:.3f} recall {recall:.3f} (n={len(y)}, positives={y.sum()})")
+    text = f'''"""Calibration constants of the copy score (written by ``bench/copydetect.py --calibrate``).
+
+Logistic weights over (normalised primary similarity, log(1+inliers) when >= 8 inliers else 0,
+PDQ similarity), fitted on the calibration split only ({len(ref_p)} references, {len(bg_p)} background and
+{len(queries)} transformed queries from the camera JPEGs, Kodak24, Urban100 and CNNDetection real
+thumbnails of ../shared/data/aigen), never on the BSDS500 benchmark split. ``DECISION`` is the
+lowest score threshold with precision >= 0.95 on the calibration candidates (floored at 0.5);
+``DECISION_PRECISION`` / ``DECISION_RECALL`` are what it reached there.
+"""
+from __future__ import annotations
+
+_W = {w!r}
+# hash-only indexes (no SSCD) keep a prior: Hamming similarity ~0.5 above background, or >= 8 inliers
+_HASH = {{"bias": -10.0, "normalized": 12.0, "log_inliers": 1.6, "pdq": 0.0}}
+CALIBRATION: dict[str, dict[str, float]] = {{"sscd": _W, "sscd-distilled": _W, "pdq": _HASH, "phash": _HASH}}
+DECISION = {thr!r}
+DECISION_PRECISION = {round(precision, 4)!r}
+DECISION_RECALL = {round(recall, 4)!r}
+CALIBRATION_SOURCE = "bench/copydetect.py --calibrate (calibration split, seed 11)"
+'''
+    from sleuth.util import atomic_write_text
+
+    atomic_write_text(ROOT / "sleuth" / "copydetect" / "calibration.py", text)
+    print("wrote sleuth/copydetect/calibration.py")
+
+
+def quality(args):
+    from sleuth.copydetect import descriptors as D
+    from sleuth.copydetect import normalize as N
+    from sleuth.copydetect.calibration import DECISION, DECISION_PRECISION
+
+    paths = split_paths()["bench"]
+    n_ref, n_bg = (60, 30) if args.quick else (150, 50)
+    per_ref = 1 if args.quick else 2
+    t0 = time.time()
+    ref_p, refs, bg_p, bgs, queries = build_sets(paths, n_ref, n_bg, per_ref=per_ref, seed=args.seed)
+    qimgs = [q for q, _, _ in queries]
+    truth = [t for _, t, _ in queries]
+    fams = [f for _, _, f in queries]
+    print(f"{len(refs)} refs, {len(bgs)} background, {len(queries)} queries built in {time.time() - t0:.0f}s", file=sys.stderr)
+    rows, tim = [], []
+    results: dict[str, dict] = {}
+
+    def add(name, preds, t_desc, t_search):
+        r = evaluate(preds, truth, fams)
+        results[name] = r
+        rows.append({"method": name, "uAP": r["uAP"], "recall@P90": r["R@P90"], "recall@1": r["R@1"],
+                     "describe ms/img": np.median(t_desc) * 1000, "search+verify ms/query": np.median(t_search) * 1000})
+        print(rows[-1], file=sys.stderr)
+
+    # hashes
+    hashers = dict(imagededup_hashers())
+    hashers["imagehash pHash"] = D.get("phash").compute
+    hashers["PDQ"] = D.get("pdq").compute
+    for name, fn in hashers.items():
+        R, _ = timed_describe(fn, refs)
+        Q, tq = timed_describe(fn, qimgs)
+        t = time.perf_counter()
+        S = hamming_sim(Q, R)
+        ts = [(time.perf_counter() - t) / len(Q)]
+        add(name, predictions_from_matrix(S), tq, ts)
+    R = np.stack([D.pdq_with_quality(r)[0] for r in refs])
+    td, preds = [], []
+    for q in qimgs:
+        t = time.perf_counter()
+        Qd = D.pdq_dihedral(q)
+        td.append(time.perf_counter() - t)
+        preds.append(predictions_from_matrix(hamming_sim(Qd, R).max(0, keepdims=True))[0])
+    add("PDQ + dihedral variants", preds, td, [0.0])
+    # SSCD family
+    for model in ("sscd-distilled", "sscd"):
+        fn = D.get(model).compute
+        Rv, _ = timed_describe(fn, refs)
+        Bv, _ = timed_describe(fn, bgs)
+        Qv, tq = timed_describe(fn, qimgs)
+        S = Qv @ Rv.T
+        add(f"{model} (cosine)", predictions_from_matrix(S), tq, [0.0])
+        off = np.array([N.background_offset(q, Bv) for q in Qv])
+        add(f"{model} + score normalisation", predictions_from_matrix(S - N.BETA * off[:, None]), tq, [0.0])
+    # the full pipeline through the index (describe time measured inside add)
+    with tempfile.TemporaryDirectory() as tmp:
+        preds, _, times, t_index = run_full_pipeline(ref_p, bg_p, queries, Path(tmp))
+    add("sleuth full pipeline (SSCD + PDQ + norm + SIFT/RANSAC, calibrated)", preds, [t_index], times)
+    full = results[rows[-1]["method"]]
+    # decision at the shipped threshold
+    tp = sum(1 for p, t in zip(preds, truth) if p and p[0][1] >= DECISION and p[0][0] == t)
+    fp = sum(1 for p, t in zip(preds, truth) if p and p[0][1] >= DECISION and p[0][0] != t)
+    npos = sum(1 for t in truth if t >= 0)
+    sscd = results["sscd (cosine)"]
+    goal = 1 - (1 - sscd["uAP"]) / 2
+    fam_rows = []
+    for name in ("PDQ", "sscd (cosine)", "sscd + score normalisation", rows[-1]["method"]):
+        r = results[name]
+        fam_rows.append({"method": name, **{f: r["families"].get(f, float("nan")) for f in FAMILIES}})
+    cmd = ".venv/bin/python bench/copydetect.py" + (" --quick" if args.quick else "")
+    md = [f"Command: `{cmd}` (seed {args.seed}; {time.time() - t0:.0f} s wall on this shared 2-core machine, OMP_NUM_THREADS=1).",
+          "",
+          f"DISC21-style set from ../shared/data/aigen BSDS500 photos: {len(refs)} references, {len(bgs)} background "
+          f"(distractor) images for score normalisation, {npos} positive queries ({per_ref} transformed copies per reference, "
+          f"families cycled: {', '.join(FAMILIES)}; combo = 2-3 of them chained) and {len(queries) - npos} transformed "
+          "non-reference queries; every query re-encoded as JPEG 90. Transforms: AugLy (screenshot templates, text, emoji, "
+          "pixelisation, colour jitter, greyscale) plus own crops (30-90% of the area), overlays onto other photos (35-75% of "
+          "the width), blur sigma 2-5, JPEG 5-20, rotations 10-35 degrees or 90/180/270, flips, gamma. uAP pools each "
+          "method's top-10 predictions per query (isc2021 definition); recall@1 counts positive queries whose top-1 is their reference.",
+          "",
+          md_table(rows, floatfmt=".3f"),
+          f"Goal check: SSCD alone uAP {sscd['uAP']:.3f}, so the goal for the full pipeline is >= {goal:.3f}; "
+          f"measured {full['uAP']:.3f} ({'met' if full['uAP'] >= goal else 'NOT met'}). "
+          f"Errors left: SSCD {1 - sscd['uAP']:.3f}, full pipeline {1 - full['uAP']:.3f} "
+          f"(ratio {(1 - full['uAP']) / max(1e-9, 1 - sscd['uAP']):.2f}). Minimum per-family recall@1 of the full pipeline: "
+          f"{min(full['families'].values()):.3f} ({min(full['families'], key=full['families'].get)}).",
+          "",
+          f"Decision (`is_copy`, score >= {DECISION}, fixed on the calibration split where its precision was {DECISION_PRECISION}): "
+          f"on this benchmark top-1 precision {tp / max(1, tp + fp):.3f}, recall {tp / max(1, npos):.3f} "
+          f"({tp} true, {fp} false copies among {len(queries)} queries).",
+          "",
+          "Recall@1 per transform family:",
+          "",
+          md_table(fam_rows, floatfmt=".2f"),
+          "Speed: SSCD runs at short side 288 px, batch 1, one thread; the full pipeline's describe time per image is "
+          "`sleuth index add` (SSCD + PDQ + SIFT features stored), and its query time includes describing the query "
+          "(SSCD, 8 PDQ variants, SIFT on the image and its mirror) and verifying the top 10 candidates."]
+    write_section("copydetect", "\n".join(md))
+    print("\n".join(md))
+
+
+# ----------------------------------------------------------------------------- scale
+
+def scale(args):
+    import faiss
+
+    from sleuth.copydetect.index import build_faiss
+
+    faiss.omp_set_num_threads(2)
+    rng = np.random.default_rng(0)
+    dim = 512
+    n1 = 200_000 if args.quick else 1_000_000
+    nq = 200
+
+    def clustered(n, centers, rng, noise=0.35):
+        c = centers[rng.integers(0, len(centers), n)]
+        v = c + noise * rng.standard_normal((n, dim)).astype(np.float32) / np.sqrt(dim)
+        v /= np.linalg.norm(v, axis=1, keepdims=True)
+        return v.astype(np.float32)
+
+    centers = rng.standard_normal((2000, dim)).astype(np.float32)
+    centers /= np.linalg.norm(centers, axis=1, keepdims=True)
+    X = np.empty((n1, dim), np.float32)
+    for s in range(0, n1, 100_000):
+        X[s:s + 100_000] = clustered(min(100_000, n1 - s), centers, rng)
+    # queries: noisy copies of database vectors (cosine ~0.8), as transformed copies are
+    qi = rng.integers(0, n1, nq)
+    Q = X[qi] + 0.6 * rng.standard_normal((nq, dim)).astype(np.float32) / np.sqrt(dim)
+    Q /= np.linalg.norm(Q, axis=1, keepdims=True)
+    ids = np.arange(n1, dtype=np.int64)
+    rows = []
+
+    def lat(index, Qx, k=10):
+        ts = []
+        out = []
+        for q in Qx:
+            t = time.perf_counter()
+            _, I = index.search(q[None], k)
+            ts.append(time.perf_counter() - t)
+            out.append(I[0])
+        return np.array(ts) * 1000, np.array(out)
+
+    t = time.perf_counter()
+    flat = build_faiss("float", dim, X, ids, "flat-ip")
+    tb = time.perf_counter() - t
+    tl, gt = lat(flat, Q)
+    rows.append({"structure": "SSCD exact inner product (flat-ip)", "entries": f"{n1:,}", "build s": tb,
+                 "bytes/image": flat.index.ntotal and dim * 4 + 8, "p50 ms": np.percentile(tl, 50), "p95 ms": np.percentile(tl, 95),
+                 "recall@10": 1.0, "note": "measured"})
+    print(rows[-1], file=sys.stderr)
+    t = time.perf_counter()
+    ivf = build_faiss("float", dim, X, ids, "ivf-pq")
+    tb = time.perf_counter() - t
+    for nprobe in (16, 64):
+        ivf.nprobe = nprobe
+        tl, I = lat(ivf, Q)
+        rec = float(np.mean([len(set(a) & set(b)) / 10 for a, b in zip(I, gt)]))
+        rows.append({"structure": f"SSCD IVF-PQ ({ivf.nlist} lists, PQ64x8, nprobe {nprobe})", "entries": f"{n1:,}", "build s": tb,
+                     "bytes/image": ivf.code_size + 8, "p50 ms": np.percentile(tl, 50), "p95 ms": np.percentile(tl, 95),
+                     "recall@10": rec, "note": "measured"})
+        print(rows[-1], file=sys.stderr)
+    del flat
+    # 10M IVF-PQ: the trained 1M structure filled with generated codes (encoding 10M real vectors and holding
+    # them in float32 (20 GB) is not possible here). Codes are copies of real 1M codes with the list
+    # assignment kept, so list sizes and scan costs are realistic; recall is not measurable at 10M.
+    n10 = 2_000_000 if args.quick else 10_000_000
+    big = faiss.clone_index(ivf)
+    big.reset()
+    inv = ivf.invlists
+    t = time.perf_counter()
+    reps = n10 // n1
+    for l in range(ivf.nlist):
+        sz = inv.list_size(l)
+        if sz == 0:
+            continue
+        codes = faiss.rev_swig_ptr(inv.get_codes(l), sz * ivf.code_size).copy()
+        lids = faiss.rev_swig_ptr(inv.get_ids(l), sz).copy()
+        allc = np.tile(codes, reps)
+        alli = np.concatenate([lids + r * n1 for r in range(reps)]).astype(np.int64)
+        big.invlists.add_entries(l, len(alli), faiss.swig_ptr(alli), faiss.swig_ptr(allc))
+    big.ntotal = n10
+    tb = time.perf_counter() - t
+    for nprobe in (16, 64):
+        big.nprobe = nprobe
+        tl, _ = lat(big, Q)
+        rows.append({"structure": f"SSCD IVF-PQ ({big.nlist} lists, PQ64x8, nprobe {nprobe})", "entries": f"{n10:,}",
+                     "build s": tb, "bytes/image": big.code_size + 8, "p50 ms": np.percentile(tl, 50),
+                     "p95 ms": np.percentile(tl, 95), "recall@10": float("nan"),
+                     "note": "generated codes (copies of the 1M codes); build = filling lists only"})
+        print(rows[-1], file=sys.stderr)
+    del big, ivf, X
+    # PDQ hashes: random 256-bit codes, queries = database codes with 10-30 bits flipped
+    for n, structure in ((n1, "binary-flat"), (n10, "binary-flat"), (n10, "binary-ivf")):
+        C = rng.integers(0, 256, (n, 32), dtype=np.uint8)
+        qi = rng.integers(0, n, nq)
+        Qc = C[qi].copy()
+        bits = np.unpackbits(Qc, axis=1)
+        for r in range(nq):
+            flip = rng.choice(256, int(rng.integers(10, 31)), replace=False)
+            bits[r, flip] ^= 1
+        Qc = np.packbits(bits, axis=1)
+        t = time.perf_counter()
+        bi = build_faiss("binary", 256, C, np.arange(n, dtype=np.int64), structure)
+        tb = time.perf_counter() - t
+        tl, I = lat(bi, Qc, k=10)
+        rec1 = float(np.mean([qi[j] in I[j] for j in range(nq)]))
+        rows.append({"structure": f"PDQ {structure}" + (f" ({bi.nlist} lists, nprobe {bi.nprobe})" if structure == "binary-ivf" else ""),
+                     "entries": f"{n:,}", "build s": tb, "bytes/image": 32 + 8, "p50 ms": np.percentile(tl, 50),
+                     "p95 ms": np.percentile(tl, 95), "recall@10": rec1,
+                     "note": "recall@10 = the source code found in the top 10 (exact search finds all)"})
+        print(rows[-1], file=sys.stderr)
+        del bi, C
+    cmd = ".venv/bin/python bench/copydetect.py --scale" + (" --quick" if args.quick else "")
+    md = [f"Command: `{cmd}` (FAISS {faiss.__version__}, 2 threads, {nq} single-vector queries, k = 10).", "",
+          "Synthetic 512-d unit vectors (2,000 Gaussian clusters) stand in for SSCD descriptors; queries are noisy "
+          "copies of database vectors (cosine about 0.8). Recall@10 is against exact inner-product search. "
+          "Bytes/image is the search structure in memory (codes + 8-byte id), not SQLite metadata.", "",
+          md_table(rows, floatfmt=".3f"),
+          "Goals: 1M SSCD searched in < 50 ms p50; 10M PDQ in < 200 ms; <= about 100 bytes/image at 10M with IVF-PQ."]
+    write_section("copydetect-scale", "\n".join(md))
+    print("\n".join(md))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--calibrate", action="store_true")
+    ap.add_argument("--scale", action="store_true")
+    ap.add_argument("--seed", type=int, default=2021)
+    args = ap.parse_args()
+    if args.calibrate:
+        calibrate(args)
+    elif args.scale:
+        scale(args)
+    else:
+        quality(args)
+
+
+if __name__ == "__main__":
+    main()
