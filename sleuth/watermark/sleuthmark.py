@@ -217,9 +217,10 @@ def _spectrum(r: np.ndarray) -> np.ndarray:
 
 def _score_grid(e: np.ndarray, angles: np.ndarray, scales: np.ndarray) -> np.ndarray:
     """Lattice excess energy sum / sqrt(n) for every (scale, angle)."""
-    from scipy.ndimage import map_coordinates
+    import cv2
 
     s = e.shape[0]
+    e32 = e.astype(np.float32)
     u, v = _lattice()
     out = np.full((len(scales), len(angles)), -np.inf)
     th = np.deg2rad(angles)[:, None]
@@ -232,7 +233,9 @@ def _score_grid(e: np.ndarray, angles: np.ndarray, scales: np.ndarray) -> np.nda
         uu, vv = u[sel][None, :] / (T * sc), v[sel][None, :] / (T * sc)
         fx = c * uu - sn * vv
         fy = sn * uu + c * vv
-        vals = map_coordinates(e, [fy.ravel() * s + s // 2, fx.ravel() * s + s // 2], order=1, mode="wrap")
+        my = (fy * s + s // 2).astype(np.float32).reshape(1, -1)
+        mx = (fx * s + s // 2).astype(np.float32).reshape(1, -1)
+        vals = cv2.remap(e32, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_WRAP)
         out[i] = vals.reshape(len(angles), -1).sum(1) / math.sqrt(sel.sum())
     return out
 
