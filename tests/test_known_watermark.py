@@ -6,8 +6,7 @@ import pytest
 
 from sleuth import examples as ex
 from sleuth.pipeline import scan
-from sleuth.stats import binom_pvalue
-from sleuth.watermark.known import SD_BITS, SDXL_BITS, block_scores, check_marks, decode_bits
+from sleuth.watermark.known import SD_BITS, SDXL_BITS, binom_pvalue, block_scores, check_marks, decode_bits, min_matches
 
 from .conftest import encode, natural_image
 
@@ -69,6 +68,12 @@ def test_unmarked_photos_are_not_flagged():
 
 def test_pvalue_and_fpr_option():
     assert binom_pvalue(136, 136) == pytest.approx(2.0 ** -136)
+    assert binom_pvalue(0, 48) == 1.0
+    from scipy.stats import binom
+
+    for k, n in ((96, 136), (41, 48), (30, 48)):
+        assert binom_pvalue(k, n) == pytest.approx(binom.sf(k - 1, n, 0.5), rel=1e-9)
+    assert (min_matches(136, 1e-6), min_matches(48, 1e-6)) == (96, 41)
     rgb = natural_image(512, 512, seed=3)
     ev = kw(encode(rgb, "PNG"), fpr=1.0)  # an FPR of 1 accepts anything: the decision follows the option
     assert ev.verdict in ("stable-diffusion", "sdxl") and ev.details["fpr"] == 1.0

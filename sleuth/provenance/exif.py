@@ -83,10 +83,11 @@ def _thumb_check(img: LoadedImage) -> dict[str, Any] | None:
         res["thumbnail_differs"] = False
         res["note"] = "thumbnail is nearly uniform"
         return res
-    side = 4 * max(th_w, th_h)
-    if max(g.shape) > side:  # one area-downscale first: the comparisons below then cost ~nothing
-        f = side / max(g.shape)
-        g = cv2.resize(g, (max(1, round(g.shape[1] * f)), max(1, round(g.shape[0] * f))), interpolation=cv2.INTER_AREA)
+    side = 2 * max(th_w, th_h)
+    k = max(g.shape) // side
+    if k >= 2:  # one integer-factor area-downscale first (OpenCV's fast path); the rest costs ~nothing
+        hh, ww = g.shape[0] // k * k, g.shape[1] // k * k
+        g = cv2.resize(g[:hh, :ww], (ww // k, hh // k), interpolation=cv2.INTER_AREA)
     best = np.inf
     # cameras store the thumbnail stretched, letterboxed, or in the other orientation: try each
     for gg in (g, np.ascontiguousarray(np.rot90(g)), np.ascontiguousarray(np.rot90(g, 3))):

@@ -9,9 +9,9 @@ Design
   cut into 4x4 blocks; block *n* carries bit ``n mod L`` in the largest off-DC coefficient's
   magnitude modulo 36.
 * The reference decoder (``imwatermark.EmbedMaxDct.decode``) loops over blocks in Python
-  (~0.5 s per megapixel). We compute the **same per-block scores** vectorised with numpy and
+  (~60 ms per megapixel plus a 40 ms pywt.dwt2). We compute the **same per-block scores** vectorised with numpy and
   average them by ``n mod 136`` and ``n mod 48`` from that one pass, so SD and SDXL share all
-  the work: ~10 ms per megapixel. Bits equal the reference decoder's (tested bit for bit).
+  the work: ~8 ms per megapixel. Bits equal the reference decoder's (tested bit for bit).
 * Decision: matched bits k of n against the expected message; p-value = binomial tail
   P(X >= k | n, 1/2); a mark is reported when p <= FPR (option ``fpr``, default 1e-6, i.e.
   k >= 96/136 for SD and k >= 41/48 for SDXL). Images under 256x256 (the encoder's minimum)
@@ -26,6 +26,7 @@ the default FPR; freshly marked SD/SDXL images decode with 136/136 and 48/48 bit
 from __future__ import annotations
 
 import importlib.util
+import math
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +35,6 @@ import numpy as np
 from ..analyzers import ScanContext, register
 from ..imageio import LoadedImage
 from ..report import Evidence
-from ..stats import binom_pvalue
 
 SD_MESSAGE = b"StableDiffusionV1"
 SD_BITS = np.unpackbits(np.frombuffer(SD_MESSAGE, np.uint8)).astype(np.uint8)
@@ -43,23 +43,39 @@ SDXL_BITS = np.array([int(b) for b in bin(SDXL_MESSAGE)[2:]], np.uint8)
 MARKS: dict[str, np.ndarray] = {"stable-diffusion": SD_BITS, "sdxl": SDXL_BITS}
 SCALE = 36.0  # invisible-watermark's default for the U channel
 BLOCK = 4
+HAAR = 0.7071067811865476  # pywt.Wavelet('haar').dec_lo[0]
 MIN_PIXELS = 256 * 256
 DEFAULT_FPR = 1e-6
+
+
+def binom_pvalue(matched: int, n: int) -> float:
+    """P(X >= matched), X ~ Binomial(n, 1/2), exact with integers (scipy.stats costs ~1 s to import)."""
+    if n <= 0:
+        return 1.0
+    matched = max(0, matched)
+    return float(sum(math.comb(n, i) for i in range(matched, n + 1)) / (1 << n))
+
+
+def min_matches(n: int, fpr: float) -> int:
+    """Smallest k with P(X >= k) <= fpr."""
+    return next((k for k in range(n + 1) if binom_pvalue(k, n) <= fpr), n + 1)
 
 
 def block_scores(bgr_or_rgb: np.ndarray, rgb: bool = True) -> np.ndarray:
     """Per-block 0/1 scores of invisible-watermark's dwtDct decoder, in its block order."""
     import cv2
-    import pywt
 
     img = np.ascontiguousarray(bgr_or_rgb)
     if img.dtype != np.uint8:
         img = np.clip(img, 0, 255).astype(np.uint8)
     row, col = img.shape[:2]
     yuv = cv2.cvtColor(img, cv2.COLOR_RGB2YUV if rgb else cv2.COLOR_BGR2YUV)
-    # one-level Haar DWT, approximation band. pywt itself (not (a+b+c+d)/2): its rounding
-    # decides ties at exactly 18 mod 36, and we want the reference decoder's bits exactly.
-    ll = pywt.dwt2(yuv[: row // 4 * 4, : col // 4 * 4, 1], "haar")[0]
+    # one-level Haar DWT, approximation band, with pywt's exact floating-point operations (rows,
+    # then columns, h*x[2k+1] + h*x[2k]): bit-identical to pywt.dwt2(...)[0] (tested), whose
+    # rounding decides ties at exactly 18 mod 36, at a third of its cost (it computes 4 bands).
+    u = yuv[: row // 4 * 4, : col // 4 * 4, 1].astype(np.float64)
+    a = HAAR * u[1::2, :] + HAAR * u[0::2, :]
+    ll = HAAR * a[:, 1::2] + HAAR * a[:, 0::2]
     h, w = ll.shape
     nbh, nbw = h // BLOCK, w // BLOCK
     blocks = ll[: nbh * BLOCK, : nbw * BLOCK].reshape(nbh, BLOCK, nbw, BLOCK).transpose(0, 2, 1, 3)
