@@ -12,28 +12,13 @@ os.environ.setdefault("SLEUTH_OFFLINE", "1")
 
 
 def natural_image(h: int = 384, w: int = 512, seed: int = 0) -> np.ndarray:
-    """A photo-like RGB image: smooth gradients, shapes, texture and mild noise."""
-    import cv2
+    """A photo-like RGB image: smooth gradients, shapes, texture and mild noise.
 
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
-    img = np.zeros((h, w, 3), np.float32)
-    for c in range(3):
-        a, b = rng.uniform(-1, 1, 2)
-        img[..., c] = 110 + 60 * np.sin(xx / w * np.pi * (1 + c) * a + yy / h * np.pi * b + c)
-    for _ in range(12):
-        col = rng.uniform(0, 255, 3).tolist()
-        cx, cy = int(rng.uniform(0, w)), int(rng.uniform(0, h))
-        r = int(rng.uniform(min(10, min(h, w) / 8), max(min(h, w) / 4, 11)))
-        if rng.random() < 0.5:
-            cv2.circle(img, (cx, cy), r, col, -1)
-        else:
-            cv2.rectangle(img, (cx, cy), (cx + r, cy + int(r * 0.7)), col, -1)
-    tex = cv2.GaussianBlur(rng.normal(0, 18, (h, w)).astype(np.float32), (0, 0), 1.2)
-    img += tex[..., None]
-    img = cv2.GaussianBlur(img, (0, 0), 0.8)
-    img += rng.normal(0, 2.0, img.shape)
-    return np.clip(img, 0, 255).astype(np.uint8)
+    Same pixels as before: the generator moved to ``sleuth.examples.photo_like`` so the demo
+    examples use it too."""
+    from sleuth.examples import photo_like
+
+    return photo_like(h, w, seed)
 
 
 def encode(arr: np.ndarray, fmt: str = "JPEG", **kw) -> bytes:
