@@ -45,7 +45,7 @@ def photo_like(h: int = 512, w: int = 640, seed: int = 0) -> np.ndarray:
     for c in range(3):
         a, b = rng.uniform(-1, 1, 2)
         img[..., c] = 110 + 60 * np.sin(xx / w * np.pi * (1 + c) * a + yy / h * np.pi * b + c)
-    for _ in range(14):
+    for _ in range(12):
         col = rng.uniform(0, 255, 3).tolist()
         cx, cy = int(rng.uniform(0, w)), int(rng.uniform(0, h))
         r = int(rng.uniform(min(10, min(h, w) / 8), max(min(h, w) / 4, 11)))
