@@ -205,7 +205,7 @@ def make_speed_set(n: int) -> list[Path]:
         if r["label"] == "real" and int(r["width"]) * int(r["height"]) >= 1155 * 866 and r["format"] == "JPEG":
             srcs.append(DATA / "aigen" / r["relpath"])
     tw, th = 1155, 866
-    tiles = []  # round-robin over sources, half-overlapping grid
+    tiles = []  # round-robin over sources, overlapping grid (stride a third of a tile)
     grids = []
     for s in srcs:
         im = Image.open(s)
@@ -214,7 +214,7 @@ def make_speed_set(n: int) -> list[Path]:
             tw_, th_ = th, tw
         else:
             tw_, th_ = tw, th
-        pos = [(x, y) for y in range(0, h - th_ + 1, th_ // 2) for x in range(0, w - tw_ + 1, tw_ // 2)]
+        pos = [(x, y) for y in range(0, h - th_ + 1, th_ // 3) for x in range(0, w - tw_ + 1, tw_ // 3)]
         grids.append((s, pos, (tw_, th_)))
     i = 0
     while len(tiles) < n and any(g[1] for g in grids):
@@ -239,13 +239,23 @@ def make_speed_set(n: int) -> list[Path]:
     return files
 
 
+CPU: dict[str, float] = {}
+
+
 def _wall(cmd: list[str], repeats: int, env: dict | None = None) -> tuple[float, str]:
-    ts, err = [], ""
+    """Median wall time; the median CPU time (user+sys of the process tree) goes to CPU[cmd]."""
+    import resource
+
+    ts, cpus, err = [], [], ""
     for _ in range(repeats):
+        r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         t = time.perf_counter()
         res = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
         ts.append(time.perf_counter() - t)
+        r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpus.append(r1.ru_utime + r1.ru_stime - r0.ru_utime - r0.ru_stime)
         err = res.stderr[-300:] if res.returncode not in (0, 1) else ""
+    CPU[" ".join(cmd)] = statistics.median(cpus)
     return statistics.median(ts), err
 
 
@@ -296,6 +306,15 @@ def speed(files: list[Path], repeats: int) -> tuple[list[dict], dict]:
     cp, _ = _wall([sys.executable, str(script), *map(str, files)], repeats, env)
     rows.append({"tool": "c2pa-python 0.38.1 alone (Reader + JSON per file, 1 process)", "wall s": cp, "images/s": n / cp,
                  "sleuth / tool": (n / sl) / (n / cp)})
+    cpu_of = {"sleuth scan --fast --jobs 2": CPU.get(" ".join([str(SLEUTH), "scan", d, "--fast", "--jobs", "2", "--format", "jsonl", "--out", str(WORK / "scan.jsonl")])),
+              "sleuth scan --fast --jobs 1": CPU.get(" ".join([str(SLEUTH), "scan", d, "--fast", "--jobs", "1", "--format", "jsonl", "--out", str(WORK / "scan1.jsonl")])),
+              "exiftool": CPU.get(" ".join(["exiftool", "-json", "-q", d])),
+              "c2pa-python": CPU.get(" ".join([sys.executable, str(script), *map(str, files)]))}
+    for row in rows:
+        key = next((k for k in cpu_of if row["tool"].startswith(k)), None)
+        cpu = cpu_of.get(key) if key else None
+        row["CPU s (all processes)"] = cpu if cpu is not None else float("nan")
+        row["images per CPU-s"] = n / cpu if cpu else float("nan")
     return rows, {"errors": e1, "notes": notes}
 
 
@@ -368,7 +387,8 @@ def main() -> None:
           f"End-to-end wall time including process start, median of {1 if args.quick else 3} runs, same files for every tool. "
           f"**sleuth: {sleuth_ips:.1f} images/s end to end with --jobs 2, {sp_rows[3]['images/s']:.1f} images/s after start-up** "
           f"(goal 20). Machine load average during the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores "
-          "(other engineers' jobs share them; timings scale with it).", "",
+          "(other engineers' jobs share them; wall timings scale with it, CPU seconds much less: "
+          "images per CPU-second x 2 cores is what an idle 2-core machine would reach, before start-up).", "",
           md_table(sp_rows, floatfmt=".2f"), *[f"Note: {x}" for x in sp_info["notes"]], "",
           "In-process cost per image (one core, same files):", "", md_table(ms_rows, floatfmt=".1f"),
           "exiftool and c2pa-python each do a subset of the work (metadata dump / manifest validation only); "
