@@ -2,7 +2,6 @@
 one-line error entries (hypothesis, small budget: about 10 s)."""
 from __future__ import annotations
 
-import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st

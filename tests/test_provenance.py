@@ -8,8 +8,6 @@ import pytest
 from PIL import Image
 
 from sleuth import examples as ex
-from sleuth.analyzers import ScanContext
-from sleuth.imageio import load_image
 from sleuth.pipeline import scan
 
 from .conftest import encode, natural_image

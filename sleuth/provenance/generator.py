@@ -28,10 +28,9 @@ match (~2 ms per MP when it does).
 """
 from __future__ import annotations
 
-import gzip
 import json
 import re
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
