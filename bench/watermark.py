@@ -87,7 +87,7 @@ def marked_set(n: int) -> list[tuple[str, Path]]:
                     pick.append(by[s][i])
             i += 1
         real = pick
-    return [(r["relpath"], DATA / "aigen" / r["relpath"]) for r in real[:n]]
+    return [(r["relpath"], DATA / "aigen" / r["relpath"], int(r["width"]) * int(r["height"])) for r in real[:n]]
 
 
 def null_extra(limit: int | None, exclude: set[str]) -> list[tuple[str, Path]]:
@@ -132,7 +132,7 @@ def methods(names: list[str]):
 
 def run_marked(args) -> dict:
     """Mark one photo with every method and decode every attack. Also its unmarked null variants."""
-    i, name, path, names, riva_n = args
+    i, name, path, names, with_riva = args
     from sleuth.watermark.api import psnr, ssim
 
     rgb = load_rgb(path)
@@ -142,7 +142,7 @@ def run_marked(args) -> dict:
     key, payload = key_for(i), payload_for(i)
     rows, quality, null = [], [], []
     for mname, m in methods(names).items():
-        if isinstance(m, Exception) or (mname == "rivaGan" and i >= riva_n):
+        if isinstance(m, Exception) or (mname == "rivaGan" and not with_riva):
             continue
         pl = payload if m.carries_message else None
         t0 = time.perf_counter()
@@ -260,13 +260,14 @@ def main() -> None:
     cmd = "OMP_NUM_THREADS=1 .venv/bin/python bench/watermark.py " + " ".join(sys.argv[1:])
 
     photos = marked_set(n)
-    extras = null_extra(extra_n, {p for p, _ in photos})
+    extras = null_extra(extra_n, {nm for nm, _, _ in photos})
+    riva_set = set(sorted(range(len(photos)), key=lambda k: (photos[k][2], k))[:riva_n])  # smallest photos
     log(f"{len(photos)} photos to mark, {len(extras)} extra null images, rivaGan on {riva_n}")
     avail = methods(METHODS)
     active = [m for m, v in avail.items() if not isinstance(v, Exception)]
     skipped = {m: str(v) for m, v in avail.items() if isinstance(v, Exception)}
     t_start = time.time()
-    jobs_m = [(i, nm, p, METHODS, riva_n) for i, (nm, p) in enumerate(photos)]
+    jobs_m = [(i, nm, p, METHODS, i in riva_set) for i, (nm, p, _) in enumerate(photos)]
     jobs_n = [(j, nm, p, METHODS, j < 100) for j, (nm, p) in enumerate(extras)]
     rows, quality, null = [], [], []
     if args.jobs > 1:
@@ -340,7 +341,7 @@ def main() -> None:
     md = [f"Command: `{cmd}` ({elapsed / 60:.1f} min wall, one process per job, {args.jobs} job(s)).", "",
           f"{len(photos)} real photos (Kodak24, Urban100, camera JPEGs, BSDS500; centre crop <= {MAX_SIDE} px, never resized), "
           f"each marked with its own key; every attack of `sleuth.attacks.SUITE` ({len(SUITE)} incl. `none`), seed = image index. "
-          f"rivaGan on the first {riva_n} photos only (about 10 s per MP per call here). "
+          f"rivaGan on the {riva_n} smallest photos only (about 10 s per MP per call here). "
           f"Null: {len(extras)} unmarked aigen/forensics images plus the unmarked originals under {len(NULL_ATTACKS)} attacks "
           f"({', '.join(NULL_ATTACKS)}), each checked with a key; decisions at p <= 1e-3 / 1e-6 (sleuth: Bonferroni-corrected "
           "sync t statistic; baselines: binomial tail of matching bits).", ""]

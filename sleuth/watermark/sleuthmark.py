@@ -303,9 +303,10 @@ def _score_grid(e: np.ndarray, angles: np.ndarray, scales: np.ndarray) -> np.nda
 def _candidates(r: np.ndarray, k: int = N_CANDIDATES) -> list[tuple[float, float]]:
     e = _spectrum(r)
     grid = _score_grid(e, ANGLES, SCALES)
-    from scipy.ndimage import maximum_filter
+    import cv2
 
-    peaks = (grid == maximum_filter(grid, size=3, mode="nearest")) & np.isfinite(grid)
+    g32 = np.where(np.isfinite(grid), grid, -1e9).astype(np.float32)
+    peaks = (g32 == cv2.dilate(g32, np.ones((3, 3), np.uint8), borderType=cv2.BORDER_REPLICATE)) & np.isfinite(grid)
     idx = np.argwhere(peaks)
     idx = idx[np.argsort(-grid[peaks])][:k]
     out = []
@@ -427,12 +428,15 @@ def detect(rgb: np.ndarray, key, fpr: float = 1e-6) -> Detection:
     mat = _material(key)
     r = _canonical_whitened(rgb)
     cands = [(0.0, 1.0)] + [c for c in _candidates(r) if not (abs(c[0]) < 1e-9 and abs(c[1] - 1) < 1e-9)]
-    rf = r[:, ::-1].copy()
 
     def evaluate(angle: float, scale: float, flipped: bool):
-        fd = _fold(rf if flipped else r, -angle if flipped else angle, scale)
+        # folding the mirrored image at -angle equals mirroring this fold (up to a cyclic
+        # shift, which the correlation absorbs): one warp serves both hypotheses
+        fd = _fold(r, angle, scale)
         if fd is None:
             return None
+        if flipped:
+            fd = np.ascontiguousarray(fd[:, ::-1])
         dy, dx = _correlate(fd, mat)
         py, px = _peak_offset(fd, mat, dy, dx)
         chips = _chips(fd, py, px)
@@ -440,10 +444,16 @@ def detect(rgb: np.ndarray, key, fpr: float = 1e-6) -> Detection:
 
     best, n_hyp = None, 0
     for angle, scale in cands:
-        for flipped in (False, True):
-            n_hyp += 1
-            ev = evaluate(angle, scale, flipped)
-            if ev is not None and (best is None or ev[0] > best[0]):
+        fd0 = _fold(r, angle, scale)
+        n_hyp += 2
+        if fd0 is None:
+            continue
+        for fd in (fd0, np.ascontiguousarray(fd0[:, ::-1])):
+            dy, dx = _correlate(fd, mat)
+            py, px = _peak_offset(fd, mat, dy, dx)
+            chips = _chips(fd, py, px)
+            ev = (_sync_t(chips, mat), chips, angle, scale, fd is not fd0)
+            if best is None or ev[0] > best[0]:
                 best = ev
     n_tests = n_hyp * T * T
     if best is None:
