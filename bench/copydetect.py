@@ -330,13 +330,16 @@ def calibrate(args):
     X, y = [], []
     for f, (_, t, _) in zip(feats, queries):
         for r, nrm, inl, pdq in f:
-            X.append([nrm, np.log1p(inl) if inl >= MIN_INLIERS else 0.0, 0.5 if pdq is None else pdq])
+            X.append([nrm, 0.5 if pdq is None else pdq, np.log1p(inl)])
             y.append(int(r == t))
     X, y = np.array(X), np.array(y)
-    lr = LogisticRegression(C=10.0, max_iter=2000).fit(X, y)
-    w = {"bias": float(lr.intercept_[0]), "normalized": float(lr.coef_[0][0]), "log_inliers": float(lr.coef_[0][1]),
-         "pdq": float(lr.coef_[0][2])}
-    p = lr.predict_proba(X)[:, 1]
+    lg = LogisticRegression(C=10.0, max_iter=2000).fit(X[:, :2], y)
+    ll = LogisticRegression(C=10.0, max_iter=2000).fit(X[:, 2:], y)
+    w = {"global": {"bias": round(float(lg.intercept_[0]), 4), "normalized": round(float(lg.coef_[0][0]), 4),
+                    "pdq": round(float(lg.coef_[0][1]), 4)},
+         "local": {"bias": round(float(ll.intercept_[0]), 4), "log_inliers": round(float(ll.coef_[0][0]), 4)}}
+    pg, pl = lg.predict_proba(X[:, :2])[:, 1], ll.predict_proba(X[:, 2:])[:, 1]
+    p = 1 - (1 - pg) * (1 - pl)
     # decision: the lowest threshold whose precision on the calibration split is >= 0.95
     order = np.argsort(-p)
     tp = np.cumsum(y[order])
@@ -347,22 +350,25 @@ def calibrate(args):
     sel = p >= thr
     precision = float(y[sel].mean()) if sel.any() else float("nan")
     recall = float(y[sel].sum() / max(1, sum(1 for _, t, _ in queries if t >= 0)))
-    print(f"weights {w}; decision {thr} precision {precision:.3f} recall {recall:.3f} (n={len(y)}, positives={y.sum()})")
+    neg_inl = X[y == 0, 2]
+    print(f"weights {w}; decision {thr} precision {precision:.3f} recall {recall:.3f} (n={len(y)}, positives={y.sum()}); "
+          f"negative candidates: max inliers {np.expm1(neg_inl.max()):.0f}, 99th pct {np.expm1(np.percentile(neg_inl, 99)):.0f}")
     text = f'''"""Calibration constants of the copy score (written by ``bench/copydetect.py --calibrate``).
 
-Logistic weights over (normalised primary similarity, log(1+inliers) when >= 8 inliers else 0,
-PDQ similarity), fitted on the calibration split only ({len(ref_p)} references, {len(bg_p)} background and
-{len(queries)} transformed queries from the camera JPEGs, Kodak24, Urban100 and CNNDetection real
-thumbnails of ../shared/data/aigen), never on the BSDS500 benchmark split. ``DECISION`` is the
-lowest score threshold with precision >= 0.95 on the calibration candidates (floored at 0.5);
-``DECISION_PRECISION`` / ``DECISION_RECALL`` are what it reached there.
+The copy score is a noisy-OR of a *global* logistic model (normalised primary similarity, PDQ
+similarity) and a *local* one (log(1 + RANSAC inliers)), both fitted on the calibration split only
+({len(ref_p)} references, {len(bg_p)} background and {len(queries)} transformed queries from the camera JPEGs,
+Kodak24, Urban100 and CNNDetection real thumbnails of ../shared/data/aigen), never on the BSDS500
+benchmark split. ``DECISION`` is the lowest score threshold with precision >= 0.95 over the
+calibration candidates (floored at 0.5); ``DECISION_PRECISION`` / ``DECISION_RECALL`` are what it
+reached there. Negative candidates there had at most {np.expm1(neg_inl.max()):.0f} inliers.
 """
 from __future__ import annotations
 
 _W = {w!r}
-# hash-only indexes (no SSCD) keep a prior: Hamming similarity ~0.5 above background, or >= 8 inliers
-_HASH = {{"bias": -10.0, "normalized": 12.0, "log_inliers": 1.6, "pdq": 0.0}}
-CALIBRATION: dict[str, dict[str, float]] = {{"sscd": _W, "sscd-distilled": _W, "pdq": _HASH, "phash": _HASH}}
+# hash-only indexes (no SSCD) keep a prior: Hamming similarity ~0.5 above background, or >= 12 inliers
+_HASH = {{"global": {{"bias": -10.0, "normalized": 12.0, "pdq": 0.0}}, "local": {{"bias": -8.0, "log_inliers": 3.2}}}}
+CALIBRATION: dict[str, dict[str, dict[str, float]]] = {{"sscd": _W, "sscd-distilled": _W, "pdq": _HASH, "phash": _HASH}}
 DECISION = {thr!r}
 DECISION_PRECISION = {round(precision, 4)!r}
 DECISION_RECALL = {round(recall, 4)!r}

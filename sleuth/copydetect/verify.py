@@ -6,7 +6,8 @@ Design
   side is at most 512 px, at most 600 keypoints. Reference features are stored in the index
   (uint8 descriptors + keypoint positions normalised to [0,1]: about 80 KB per image), so
   verification never needs the reference file again. SIFT is not mirror-invariant, so the
-  query is also described mirrored (a vertical flip is a mirror plus a 180-degree rotation).
+  query is also described mirrored (a vertical flip is a mirror plus a 180-degree rotation),
+  lazily: only when the plain features do not verify.
 * Matching: brute-force L2 with Lowe's ratio 0.8, then a homography by USAC-MAGSAC
   (threshold 1.5% of the long side). Fewer than 8 inliers, or a homography that folds or
   shrinks an image by more than 50x in area, means "not verified".
@@ -180,11 +181,20 @@ def _match_one(q: LocalFeatures, r: LocalFeatures) -> tuple[int, int, np.ndarray
     return n_in, len(good), H, mask
 
 
-def verify(query: LocalFeatures | tuple[LocalFeatures, LocalFeatures], ref: LocalFeatures) -> Verification:
-    """Verify a pair; ``query`` may be (features, mirrored features) to cover flips."""
-    variants = [(query, False)] if isinstance(query, LocalFeatures) else [(query[0], False), (query[1], True)]
+def verify(query, ref: LocalFeatures) -> Verification:
+    """Verify a pair. ``query`` is LocalFeatures, or (features, mirrored) where ``mirrored`` is
+    LocalFeatures or a zero-argument callable returning them: the mirrored variant (flips) is only
+    tried, and only computed, when the plain one does not verify."""
+    if isinstance(query, LocalFeatures):
+        variants = [(query, False)]
+    else:
+        variants = [(query[0], False), (query[1], True)]
     best = Verification()
     for qf, mirrored in variants:
+        if mirrored and best.verified:
+            break
+        if callable(qf):
+            qf = qf()
         n_in, n_m, H, _ = _match_one(qf, ref)
         if n_in <= best.inliers or H is None:
             best.matches = max(best.matches, n_m)
@@ -199,4 +209,3 @@ def verify(query: LocalFeatures | tuple[LocalFeatures, LocalFeatures], ref: Loca
         v.reference_in_query, v.reference_region = _footprint(np.linalg.inv(H), qwh, rwh)
         best = v
     return best
-
