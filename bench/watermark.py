@@ -268,7 +268,7 @@ def main() -> None:
     skipped = {m: str(v) for m, v in avail.items() if isinstance(v, Exception)}
     t_start = time.time()
     jobs_m = [(i, nm, p, METHODS, i in riva_set) for i, (nm, p, _) in enumerate(photos)]
-    jobs_n = [(j, nm, p, METHODS, j < 100) for j, (nm, p) in enumerate(extras)]
+    jobs_n = [(j, nm, p, METHODS, j < 60) for j, (nm, p) in enumerate(extras)]
     rows, quality, null = [], [], []
     if args.jobs > 1:
         import multiprocessing as mp
@@ -343,7 +343,7 @@ def main() -> None:
           f"each marked with its own key; every attack of `sleuth.attacks.SUITE` ({len(SUITE)} incl. `none`), seed = image index. "
           f"rivaGan on the {riva_n} smallest photos only (about 10 s per MP per call here). "
           f"Null: {len(extras)} unmarked aigen/forensics images plus the unmarked originals under {len(NULL_ATTACKS)} attacks "
-          f"({', '.join(NULL_ATTACKS)}), each checked with a key; decisions at p <= 1e-3 / 1e-6 (sleuth: Bonferroni-corrected "
+          f"({', '.join(NULL_ATTACKS)}), each checked with a key (rivaGan: its photos' variants and the first 60 extra images); decisions at p <= 1e-3 / 1e-6 (sleuth: Bonferroni-corrected "
           "sync t statistic; baselines: binomial tail of matching bits).", ""]
     for m, why in skipped.items():
         md.append(f"- {m}: {why}")

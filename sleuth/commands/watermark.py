@@ -61,7 +61,7 @@ def register(app: typer.Typer) -> None:
         message: Optional[str] = typer.Option(None, "--message", "-m", help="Payload text (UTF-8, at most 8 bytes)."),
         hex_: Optional[str] = typer.Option(None, "--hex", help="Payload as hex (at most 16 hex digits)."),
         method: str = typer.Option("sleuth", "--method", help="sleuth, dwtDct, dwtDctSvd, rivaGan or trustmark."),
-        strength: float = typer.Option(1.0, "--strength", "-s", help="Amplitude factor (1.0 = PSNR about 41 dB)."),
+        strength: float = typer.Option(1.0, "--strength", "-s", help="Amplitude factor (1.0 = PSNR about 40.5 dB)."),
         recursive: bool = typer.Option(False, "--recursive", "-r"),
         fmt: WFmt = typer.Option(WFmt.table, "--format", "-f", help="table or json"),
     ) -> None:

@@ -12,7 +12,7 @@ Design (CPU only, no learned weights)
 * **Embedding.** The tiled pattern is rendered at canonical scale, upsampled (bilinear) to full
   resolution, weighted by a texture mask (local activity ** 0.5, clipped to [0.5, 2]) and added
   equally to R, G and B (a pure luminance change), with the amplitude set from the target PSNR
-  (``41 dB - 20 log10(strength)``), so colour, alpha and metadata are untouched.
+  (``40.5 dB - 20 log10(strength)``), so colour, alpha and metadata are untouched.
 * **Synchronisation (rotation / scale from crops and canvas changes).** A periodic pattern puts
   its energy on a lattice of frequencies. The decoder whitens the canonical luminance (high-pass
   divided by local contrast), takes the FFT magnitude of a 256 x 256 window, and scores every
@@ -54,7 +54,7 @@ CHIP = 2  # chip size (canonical px)
 NCHIP = (T // CHIP) ** 2  # 256 chips per tile
 NSYNC = NCHIP - ecc.CODED_BITS  # 128 sync chips
 SMOOTH_SIGMA = 0.7  # circular smoothing of the chip pattern (canonical px)
-TARGET_PSNR = 41.0
+TARGET_PSNR = 40.5
 MIN_SIDE = 256  # embedding needs at least this short side
 MIN_DECODE_SIDE = 64
 ANGLES = np.arange(-17.0, 17.01, 1.0)
