@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import sys
 from enum import Enum
 from pathlib import Path
@@ -60,7 +61,7 @@ def scan(
     analyzers: Optional[str] = typer.Option(None, "--analyzers", "-a", help="Comma-separated analyzer names (default: all of the tier)."),
     fast: bool = typer.Option(False, "--fast", help="Only the fast tier: C2PA, metadata, known watermarks."),
     trust_list: Optional[Path] = typer.Option(None, "--trust-list", help="PEM bundle of trusted C2PA signers."),
-    key: Optional[list[str]] = typer.Option(None, "--key", envvar="SLEUTH_WATERMARK_KEY", help="Watermark key(s) to look for."),
+    key: Optional[list[str]] = typer.Option(None, "--key", help="Watermark key(s) to look for (default: $SLEUTH_WATERMARK_KEY, one key, spaces allowed)."),
     index: Optional[Path] = typer.Option(None, "--index", envvar="SLEUTH_INDEX", help="Copy-detection index to match against."),
     maps_dir: Optional[Path] = typer.Option(None, "--maps-dir", help="Write heatmap PNGs here."),
     max_pixels: Optional[int] = typer.Option(None, "--max-pixels", help="Refuse images above this many pixels (default 100 MP)."),
@@ -83,7 +84,7 @@ def scan(
     if not files and not problems:
         err("no files to scan")
         raise typer.Exit(2)
-    options = {"trust_list": str(trust_list) if trust_list else None, "watermark_keys": list(key or []),
+    options = {"trust_list": str(trust_list) if trust_list else None, "watermark_keys": list(key or ([os.environ["SLEUTH_WATERMARK_KEY"]] if os.environ.get("SLEUTH_WATERMARK_KEY") else [])),
                "index": str(index) if index else None, "max_pixels": max_pixels,
                "maps_dir": str(maps_dir) if maps_dir else None}
     keep_maps = fmt == Fmt.html
