@@ -16,8 +16,8 @@ Design
   P(X >= k | n, 1/2); a mark is reported when p <= FPR (option ``fpr``, default 1e-6, i.e.
   k >= 96/136 for SD and k >= 41/48 for SDXL). Images under 256x256 (the encoder's minimum)
   are not checked and say so.
-* **TrustMark** (Adobe): decoded with the ``trustmark`` package only when it is importable
-  and its weights are already on disk; otherwise ``details.checked.trustmark`` and the summary
+* **TrustMark** (Adobe): decoded with the ``trustmark`` package (variant Q) only when it is
+  importable and all its weight files are already in its ``models/`` folder; otherwise ``details.checked.trustmark`` and the summary
   say "not checked: weights not available" (never a silent pass). No download is attempted.
 
 On this repository's data (benchmarks.md, section provenance) no real photograph reaches
@@ -112,16 +112,16 @@ def _trustmark_status() -> tuple[bool, str]:
     spec = importlib.util.find_spec("trustmark")
     if spec is None or not spec.submodule_search_locations:
         return False, "not checked: weights not available (trustmark package not installed)"
-    dirs = [Path(loc) / "models" for loc in spec.submodule_search_locations]
-    from ..models import cache_dir
-
-    dirs.append(cache_dir() / "models" / "trustmark")
-    for d in dirs:
-        if d.is_dir() and any(d.glob("decoder_*")):
+    # trustmark keeps (and on first use downloads) its weights beside its code, in models/; we only
+    # construct it when every file of the Q variant is already there, so it never downloads
+    for loc in spec.submodule_search_locations:
+        d = Path(loc) / "models"
+        if all((d / f).is_file() for f in TRUSTMARK_FILES):
             return True, str(d)
-    return False, "not checked: weights not available (no TrustMark decoder weights in the cache)"
+    return False, "not checked: weights not available (TrustMark Q weights not in the trustmark package's models/)"
 
 
+TRUSTMARK_FILES = ("trustmark_Q.yaml", "decoder_Q.ckpt", "encoder_Q.ckpt", "trustmark_rm_Q.yaml", "trustmark_rm_Q.ckpt")
 _TM: dict[str, Any] = {}
 
 
