@@ -234,3 +234,14 @@ def test_baselines_same_interface(photo):
         get_method("trustmark")
     except MethodUnavailable as exc:
         assert "TrustMark skipped" in str(exc)
+
+
+def test_key_from_environment_keeps_spaces(tmp_path, marked):
+    (tmp_path / "m.png").write_bytes(encode(marked, "PNG"))
+    env = {"SLEUTH_WATERMARK_KEY": KEY}
+    res = runner.invoke(app, ["verify", str(tmp_path / "m.png"), "--format", "json"], env=env)
+    assert res.exit_code == 0 and json.loads(res.stdout)[0]["message"] == "sleuth42"
+    res = runner.invoke(app, ["scan", str(tmp_path / "m.png"), "-a", "watermark", "--format", "json"], env=env)
+    assert res.exit_code == 0 and json.loads(res.stdout)[0]["evidence"][0]["verdict"] == "present"
+    res = runner.invoke(app, ["verify", str(tmp_path / "m.png")], env={"SLEUTH_WATERMARK_KEY": ""})
+    assert res.exit_code == 2 and "no key" in res.stderr

@@ -11,6 +11,7 @@ too long, unknown method).
 from __future__ import annotations
 
 import json
+import os
 import sys
 from enum import Enum
 from pathlib import Path
@@ -105,8 +106,8 @@ def register(app: typer.Typer) -> None:
     @app.command("verify")
     def verify_cmd(
         paths: list[Path] = typer.Argument(..., help="Images (or folders) to check."),
-        key: list[str] = typer.Option(..., "--key", envvar="SLEUTH_WATERMARK_KEY", show_envvar=True,
-                                      help="Key(s) to look for (repeat for several)."),
+        key: Optional[list[str]] = typer.Option(None, "--key", help="Key(s) to look for (repeat for several; default: "
+                                                "$SLEUTH_WATERMARK_KEY, one key, spaces allowed)."),
         method: str = typer.Option("sleuth", "--method"),
         fpr: float = typer.Option(1e-6, "--fpr", help="False-positive rate of the 'detected' decision."),
         recursive: bool = typer.Option(False, "--recursive", "-r"),
@@ -119,6 +120,11 @@ def register(app: typer.Typer) -> None:
         from ..watermark.keys import parse_key
 
         _method_or_exit(method)
+        if not key and os.environ.get("SLEUTH_WATERMARK_KEY"):
+            key = [os.environ["SLEUTH_WATERMARK_KEY"]]
+        if not key:
+            _err("no key given: use --key KEY or set SLEUTH_WATERMARK_KEY")
+            raise typer.Exit(2)
         if not (0 < fpr < 1):
             _err(f"--fpr must be in (0, 1), got {fpr}")
             raise typer.Exit(2)
