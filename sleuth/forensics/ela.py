@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .common import (Result, block_mean, block_reliability, check_size, gray_f32, jpeg_roundtrip,
+from .common import (drop_border, Result, block_mean, block_reliability, check_size, gray_f32, jpeg_roundtrip,
                      robust_z, smooth, tiled_features, top_mean)
 
 QUALITIES = (75, 85, 95)
@@ -41,7 +41,7 @@ def _features(tile: np.ndarray) -> np.ndarray:
 def analyze(rgb: np.ndarray, raw: bool = False) -> Result:
     check_size(rgb)
     f = tiled_features(rgb, BLOCK, _features)
-    rel = f[..., -1]
+    rel = drop_border(f[..., -1])
     if rel.sum() < 16:
         from .common import NotEnoughSignal
 
@@ -56,12 +56,12 @@ def analyze(rgb: np.ndarray, raw: bool = False) -> Result:
     for i in range(len(QUALITIES)):
         y = np.log(f[..., i] + 0.05)
         a, b = _robust_line(x[m], y[m])
-        zs.append(robust_z(y - (a * x + b), rel))
+        zs.append(robust_z(y - (a * x + b), rel, min_scale=0.25))
     z = np.max(np.stack(zs), axis=0)
     zsm = smooth(z, 3, rel)
     heat = np.clip((zsm - 1.0) / 3.0, 0, 1) * (rel > 0)
     score = top_mean(zsm, rel, 0.02)
-    return Result("ela", heat=heat.astype(np.float32), score=score, reliability=rel,
+    return Result("ela", heat=heat.astype(np.float32), score=score, reliability=rel, extra_maps={"z": zsm},
                   details={"qualities": list(QUALITIES), "block": BLOCK})
 
 

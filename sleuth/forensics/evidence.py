@@ -8,8 +8,8 @@ fusion. Analyzers never call each other, so the per-image results are computed o
 :func:`analyze_image` and cached on the LoadedImage: running the fused item alone costs the
 same as running all of them. Each item has ``score`` = a probability-like value in [0,1]
 (higher = more likely manipulated), ``details.raw_score`` on the analyzer's own scale,
-``details.reliable`` and a reason, and one heatmap the size of the image (above 24 MP the map
-keeps the aspect at 24 MP; ``sleuth forensics`` writes PNGs at the exact image size).
+``details.reliable`` and a reason, and one heatmap the size of the image (above 12 MP the map
+keeps the aspect at 12 MP, 48 MB of float32; ``sleuth forensics`` writes PNGs at the exact image size).
 JPEG-only analyzers on other formats and tiny/flat images give verdicts "skipped" and
 "not-enough-signal" with the reason, never a verdict on nothing.
 """

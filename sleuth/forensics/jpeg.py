@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .common import (NotEnoughSignal, Result, Skip, block_mean, block_reliability, check_size, estimate_quality,
+from .common import (drop_border, NotEnoughSignal, Result, Skip, block_mean, block_reliability, check_size, estimate_quality,
                      gray_f32, jpeg_roundtrip, luma_qtable, robust_z, smooth, tiled_features, top_mean)
 
 ZIGZAG10 = [(0, 1), (1, 0), (2, 0), (1, 1), (0, 2), (0, 3), (1, 2), (2, 1), (3, 0), (4, 0)]
@@ -59,7 +59,10 @@ def block_dct(y: np.ndarray) -> np.ndarray:
 
 def file_pixels(img) -> tuple[np.ndarray, int]:
     """RGB as stored in the file (no EXIF rotation) and the orientation to apply to maps."""
-    return np.asarray(img.pil.convert("RGB")), int(img.orientation or 1)
+    o = int(img.orientation or 1)
+    if o in (0, 1):
+        return img.rgb, 1  # already the file's pixels: no second full-size copy
+    return np.asarray(img.pil.convert("RGB")), o
 
 
 def orient_map(m: np.ndarray, orientation: int) -> np.ndarray:
@@ -93,27 +96,41 @@ def double_quantisation(img) -> Result:
     table = luma_qtable(img)
     if table is None:
         raise Skip("skipped: JPEG without a readable quantisation table")
-    rgb, orientation = file_pixels(img)
-    check_size(rgb)
-    y = np.asarray(img.pil.convert("L"), np.float64) - 128.0
-    d = block_dct(y)
-    dc = block_dct(y[4:, 4:])
-    g = gray_f32(rgb)
-    rel = block_reliability(g, 8)[: d.shape[0], : d.shape[1]]
-    gh, gw = d.shape[:2]
+    orientation = int(img.orientation or 1)
+    lum = np.asarray(img.pil.convert("L"))  # uint8, the file's grid
+    check_size(lum)
+    gh, gw = lum.shape[0] // 8, lum.shape[1] // 8
     if gh * gw < 64:
         raise NotEnoughSignal("fewer than 64 JPEG blocks")
+    # quantised coefficients of the 10 frequencies, computed in strips of 512 rows (memory bound:
+    # 20 bytes per 8x8 block, 30 MB for 100 MP), plus the calibration (4-px shifted) histograms
+    freqs = np.array(ZIGZAG10)
+    qv = np.array([float(table[u, v]) for u, v in ZIGZAG10])
+    kq = np.zeros((gh, gw, len(ZIGZAG10)), np.int16)
+    hcal = np.zeros((len(ZIGZAG10), 2 * KMAX + 1))
+    strip = 512
+    for y0 in range(0, gh * 8, strip):
+        y1 = min(gh * 8, y0 + strip)
+        y = lum[y0:y1].astype(np.float64) - 128.0
+        d = block_dct(y)[..., freqs[:, 0], freqs[:, 1]]
+        kq[y0 // 8: y1 // 8, : d.shape[1]] = np.clip(np.round(d / qv), -32000, 32000)
+        yc = lum[y0 + 4: min(lum.shape[0], y1 + 4), 4:].astype(np.float64) - 128.0
+        if yc.shape[0] >= 8 and yc.shape[1] >= 8:
+            dcal = block_dct(yc)[..., freqs[:, 0], freqs[:, 1]]
+            kc = np.round(dcal / qv).astype(int).reshape(-1, len(ZIGZAG10))
+            for i in range(len(ZIGZAG10)):
+                c = kc[:, i]
+                hcal[i] += np.bincount(c[np.abs(c) <= KMAX] + KMAX, minlength=2 * KMAX + 1)
     llr = np.zeros((gh, gw))
     cnt = np.zeros((gh, gw))
     voting, q1s = [], {}
     alpha = 0.3
-    for (u, v) in ZIGZAG10:
+    for i, (u, v) in enumerate(ZIGZAG10):
         q2 = float(table[u, v])
-        k = np.round(d[..., u, v] / q2).astype(int)
-        kc = np.round(dc[..., u, v] / q2).astype(int)
+        k = kq[..., i].astype(int)
         inr = np.abs(k) <= KMAX
         h = np.bincount(k[inr] + KMAX, minlength=2 * KMAX + 1).astype(float)
-        hc = np.bincount(kc[np.abs(kc) <= KMAX] + KMAX, minlength=2 * KMAX + 1).astype(float)
+        hc = hcal[i]
         p0 = (hc + 0.5) / (hc + 0.5).sum()
         best_q1, best_l = int(q2), float((h * np.log(p0)).sum())
         base_l = best_l
@@ -149,10 +166,10 @@ def double_quantisation(img) -> Result:
     # mean log-likelihood ratio per informative coefficient over 5x5 blocks
     num = cv2.blur(llr.astype(np.float32), (5, 5), borderType=cv2.BORDER_REFLECT)
     den = cv2.blur(cnt.astype(np.float32), (5, 5), borderType=cv2.BORDER_REFLECT)
-    rel = (den >= 1.0).astype(np.float32)
+    rel = drop_border((den >= 1.0).astype(np.float32))
     lsm = np.where(den > 0, num / np.maximum(den, 1e-3), 0.0).astype(np.float32)
     heat = orient_map(np.clip(lsm / 1.5, 0, 1) * rel, orientation)
-    return Result("jpeg-dq", heat=heat, score=top_mean(lsm, rel, 0.02), reliability=orient_map(rel, orientation),
+    return Result("jpeg-dq", heat=heat, score=top_mean(lsm, rel, 0.02), reliability=orient_map(rel, orientation), extra_maps={"z": lsm},
                   details={"double_compressed": True, "voting_frequencies": len(voting), "q1_q2": q1s, "last_quality": q2,
                            "single_compressed_fraction": float((lsm > 0).mean())})
 
@@ -179,7 +196,7 @@ def ghost(img) -> Result:
         return np.stack(out, axis=-1)
 
     f = tiled_features(rgb, GHOST_BLOCK, feats)
-    rel = f[..., -1]
+    rel = drop_border(f[..., -1])
     if rel.sum() < 16:
         raise NotEnoughSignal("fewer than 16 textured blocks")
     d = f[..., :-1]
@@ -197,5 +214,5 @@ def ghost(img) -> Result:
     top = which[m & (zsm > 2)]
     q1 = int(qs[np.bincount(top).argmax()]) if top.size else None
     return Result("jpeg-ghost", heat=orient_map(heat.astype(np.float32), orientation), score=top_mean(zsm, rel, 0.02),
-                  reliability=orient_map(rel, orientation),
+                  reliability=orient_map(rel, orientation), extra_maps={"z": zsm},
                   details={"qualities": qs, "last_quality": q2, "ghost_quality": q1})

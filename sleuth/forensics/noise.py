@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .common import NotEnoughSignal, Result, block_reliability, check_size, gray_f32, robust_z, smooth, tiled_features, top_mean
+from .common import drop_border, NotEnoughSignal, Result, block_reliability, check_size, gray_f32, robust_z, smooth, tiled_features, top_mean
 
 BLOCK = 32
 
@@ -35,7 +35,7 @@ def _features(tile: np.ndarray) -> np.ndarray:
 def analyze(rgb: np.ndarray) -> Result:
     check_size(rgb)
     f = tiled_features(rgb, BLOCK, _features)
-    rel = f[..., 2]
+    rel = drop_border(f[..., 2])
     if rel.sum() < 16:
         raise NotEnoughSignal("fewer than 16 textured 32x32 blocks")
     ls = np.log(f[..., 0] + 0.05)
@@ -47,8 +47,8 @@ def analyze(rgb: np.ndarray) -> Result:
     if keep.sum() >= 8:
         coef = np.polyfit(mu[keep], ls[keep], 2)
         r = ls - np.polyval(coef, mu)
-    z = np.abs(robust_z(r, rel))
+    z = np.abs(robust_z(r, rel, min_scale=0.15))
     zsm = smooth(z, 3, rel)
     heat = np.clip((zsm - 1.5) / 3.0, 0, 1) * (rel > 0)
-    return Result("noise", heat=heat.astype(np.float32), score=top_mean(zsm, rel, 0.02), reliability=rel,
+    return Result("noise", heat=heat.astype(np.float32), score=top_mean(zsm, rel, 0.02), reliability=rel, extra_maps={"z": zsm},
                   details={"block": BLOCK, "median_sigma": float(np.median(f[..., 0][m]))})

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .common import Result, check_size, gray_f32
+from .common import Result, check_size
 
 DEFAULT_SIZES = (128, 160, 192, 224, 256, 299, 320, 384, 448, 512)
 METHODS = ("nearest", "bilinear", "bicubic")
@@ -49,10 +49,10 @@ def consistency(g: np.ndarray, sizes=None) -> tuple[float, dict]:
         if hw[0] * 2 <= h and hw[1] * 2 <= w:
             cands.append(hw)
     for hw in cands:
-        ref = cv2.resize(g, (hw[1], hw[0]), interpolation=cv2.INTER_AREA).ravel()
+        ref = cv2.resize(g, (hw[1], hw[0]), interpolation=cv2.INTER_AREA).ravel().astype(np.float64)
         ref = ref - ref.mean()
         for m in METHODS:
-            d = cv2.resize(g, (hw[1], hw[0]), interpolation=INTERP[m]).ravel()
+            d = cv2.resize(g, (hw[1], hw[0]), interpolation=INTERP[m]).ravel().astype(np.float64)
             d = d - d.mean()
             rho = float((ref @ d) / (np.sqrt((ref @ ref) * (d @ d)) + 1e-6))
             if 1 - rho > worst:
@@ -66,8 +66,8 @@ def spectral(g: np.ndarray, jpeg_grid: bool) -> float:
     h, w = g.shape
     c = 1024
     y0, x0 = max(0, (h - c) // 2), max(0, (w - c) // 2)
-    g = g[y0: y0 + c, x0: x0 + c]
-    r = np.abs(g - cv2.medianBlur(np.clip(g, 0, 255).astype(np.uint8), 3).astype(np.float32))
+    g8 = np.ascontiguousarray(np.clip(g[y0: y0 + c, x0: x0 + c], 0, 255).astype(np.uint8))
+    r = np.abs(g8.astype(np.float32) - cv2.medianBlur(g8, 3).astype(np.float32))
     r = (r > 3 * np.median(r) + 4).astype(np.float32)  # outliers: attacked pixels differ from their neighbours
     r = (r - r.mean()) * np.outer(np.hanning(r.shape[0]), np.hanning(r.shape[1]))
     spec = np.log(np.abs(np.fft.fft2(r)) + 1e-3).astype(np.float32)
@@ -90,7 +90,9 @@ def _logistic(x: float, cal: tuple[float, float]) -> float:
 
 def analyze(rgb: np.ndarray, is_jpeg: bool = False, sizes=None) -> Result:
     check_size(rgb)
-    g = gray_f32(rgb)
+    import cv2
+
+    g = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)  # uint8: resizes are exact to OpenCV's and 4x lighter than float
     c_score, arg = consistency(g, sizes)
     s_score = spectral(g, is_jpeg)
     p = max(_logistic(c_score, CAL_CONSISTENCY), _logistic(s_score, CAL_SPECTRAL))
