@@ -355,8 +355,8 @@ def make_examples(out: Path) -> list[Path]:
     files["novelai_text.png"] = novelai_png(photo_like(512, 640, seed=5))
     files["novelai_stealth_alpha.png"] = novelai_stealth_png(photo_like(512, 640, seed=5))
     try:
-        # the reference dwtDct encoder does not survive every content (its idwt swaps the H and V
-        # bands; the mark lands on whichever coefficient is largest): these seeds decode 135/136, 48/48
+        # the reference dwtDct scheme does not survive every content (embedding can push the largest
+        # AC coefficient below another one, which the decoder then reads): these decode 135/136, 48/48
         files["sd_v1_watermarked.png"] = _save(embed_known_mark(photo_like(512, 640, seed=16), "stable-diffusion"), "PNG")
         files["sdxl_watermarked.png"] = _save(embed_known_mark(photo_like(768, 768, seed=16), "sdxl"), "PNG")
     except ModuleNotFoundError:  # invisible-watermark missing: say so instead of failing the demo

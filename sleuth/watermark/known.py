@@ -23,7 +23,8 @@ Design
 On ../shared/data (benchmarks.md, section provenance) no real photograph reaches the default
 FPR: of 528 photos large enough to check, the best match is 81/136 (SD) and 36/48 (SDXL),
 smallest p 3.6e-4. Marks made with the reference encoder decode with up to 136/136 and 48/48
-bits, but the encoder is content-dependent (its idwt swaps the H and V bands): on our procedural
+bits, but the scheme is content-dependent (embedding can lower the largest AC coefficient below
+another one, which the decoder then reads instead; textured blocks suffer): on our procedural
 test images 5 of 8 SDXL and 7 of 8 SD marks decode at 512x512, and none of the 219 AI images in ../shared/data carries
 a readable mark (re-encoded, or made by pipelines that do not mark).
 """
