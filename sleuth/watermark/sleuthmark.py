@@ -43,7 +43,7 @@ docs/benchmarks.md for the full run; no threshold is fitted, p-values are analyt
   crop 0.58 -> 0.83, 75 % off-centre crop 0.92 -> 1.00; an autocorrelation search did worse
   (0.67 / 0.75, fooled by ridges from edges);
 * informed embedding: clean payload failures 5/8 -> 1/8 photos, clean t 9-27 -> 11-35;
-* speed: the lattice search costs one 256 x 256 FFT and ~10^5 interpolated samples; a
+* speed: the lattice search costs one 256 x 256 FFT and ~10^6 interpolated samples; a
   brute-force warp search at the accuracy folding needs (0.4 % scale, 0.25 deg) would need
   ~14,000 warps.
 """
