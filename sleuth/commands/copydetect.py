@@ -36,9 +36,13 @@ def _emit(doc: object, out: Optional[Path] = None) -> None:
 
 
 def _files(paths: list[Path], recursive: bool) -> tuple[list[str], list[tuple[str, str]]]:
+    """Expand files/folders; inputs that do not exist are reported on stderr and returned."""
     from ..imageio import iter_image_paths
 
-    return iter_image_paths(list(paths), recursive=recursive)
+    files, problems = iter_image_paths(list(paths), recursive=recursive)
+    for p, why in problems:
+        _err(f"{p}: {why}")
+    return files, problems
 
 
 def _labels(items: Optional[list[str]]) -> dict[str, str]:
@@ -89,9 +93,9 @@ def register(app: typer.Typer) -> None:
         except SleuthError as exc:
             _err(exc)
             raise typer.Exit(1)
-        skipped = problems + res.skipped
-        for p, why in skipped:
+        for p, why in res.skipped:
             _err(f"{p}: skipped: {why}")
+        skipped = problems + res.skipped
         if fmt == OutFmt.json:
             _emit({"index": str(index), "added": [{"id": i, "path": p} for i, p in res.added],
                    "skipped": [{"path": p, "reason": r} for p, r in skipped],
@@ -173,9 +177,7 @@ def register(app: typer.Typer) -> None:
             _err(exc)
             raise typer.Exit(1)
         files, problems = _files(queries, recursive)
-        out = [{"query": p, "error": why, "matches": []} for p, why in problems]
-        for p, why in problems:
-            _err(f"{p}: {why}")
+        out = [{"query": p, "error": f"{p}: {why}", "matches": []} for p, why in problems]
         for f in files:
             try:
                 ms = [x for x in m.match(f, top_k=top_k) if x.is_copy or not copies_only]
@@ -203,8 +205,6 @@ def register(app: typer.Typer) -> None:
         from ..errors import SleuthError
 
         files, problems = _files(paths, recursive)
-        for p, why in problems:
-            _err(f"{p}: {why}")
         try:
             res = run_dedup(files, descriptor=descriptor, progress=sys.stderr.isatty())
         except SleuthError as exc:
@@ -238,8 +238,6 @@ def register(app: typer.Typer) -> None:
         from ..errors import SleuthError
 
         files, problems = _files(generated, recursive)
-        for p, why in problems:
-            _err(f"{p}: {why}")
         try:
             res = run_rep(files, CopyIndex.open(index), progress=sys.stderr.isatty())
         except SleuthError as exc:

@@ -6,7 +6,10 @@ Design
   8 dihedral variants (flips, 90-degree rotations) and keep the best match.
 * ``phash`` (imagehash pHash, 64 bits).
 * ``sscd`` / ``sscd-distilled`` (SSCD ``sscd_disc_mixup``, int8 ONNX, and its MobileNetV4 student;
-  uint8 [B,H,W,3] in, L2-normalised 512-d out) through :func:`sleuth.models.resolve`.
+  uint8 [B,H,W,3] in, L2-normalised 512-d out) through :func:`sleuth.models.resolve`. Without the
+  carrier, ``sscd`` falls back to Meta's official TorchScript (downloaded once, needs torch and
+  internet; ImageNet normalisation done here); the int8 ONNX and the TorchScript are close but
+  not identical, so one index should use one of them.
   Images are resized so the short side is 288 px (SSCD's evaluation size); the ONNX graph does
   the normalisation itself. Batch size is 1: inputs differ in shape and the int8 model uses
   dynamic quantisation, whose scales depend on the batch.
@@ -128,14 +131,61 @@ def sscd_input(rgb: np.ndarray, short_side: int = SSCD_SHORT_SIDE) -> np.ndarray
     return np.ascontiguousarray(cv2.resize(rgb, (nw, nh), interpolation=interp))
 
 
+def _torchscript_sscd():
+    """Fallback for users with internet and torch but no carrier: Meta's official TorchScript
+    (``sscd_disc_mixup.torchscript.pt``) downloaded once into the sleuth cache."""
+    from ..errors import ModelNotFoundError
+    from ..models import MODELS, cache_dir
+
+    url = MODELS["sscd"].url
+    dest = cache_dir() / "models" / "sscd_disc_mixup.torchscript.pt"
+    if not dest.is_file():
+        if os.environ.get("SLEUTH_OFFLINE", "") in ("1", "true", "yes"):
+            raise ModelNotFoundError(f"SSCD TorchScript not in {dest} and SLEUTH_OFFLINE=1")
+        import urllib.request
+
+        from ..util import atomic_path
+
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(dest) as tmp, urllib.request.urlopen(url, timeout=60) as resp, open(tmp, "wb") as fh:
+            while chunk := resp.read(1 << 20):
+                fh.write(chunk)
+    import torch
+
+    return torch.jit.load(str(dest), map_location="cpu").eval()
+
+
 def _sscd_fn(model: str) -> Callable[[np.ndarray], np.ndarray]:
     def compute(rgb: np.ndarray) -> np.ndarray:
-        sess = _session(model)
+        from ..errors import ModelNotFoundError
+
         x = sscd_input(rgb)[None]
+        try:
+            sess = _session(model)
+        except ModelNotFoundError:
+            if model != "sscd" or not _has_torch():
+                raise
+            with _LOCK:
+                if "sscd-torchscript" not in _SESSIONS:
+                    _SESSIONS["sscd-torchscript"] = _torchscript_sscd()
+            import torch
+
+            t = torch.from_numpy(x).permute(0, 3, 1, 2).float() / 255.0
+            mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
+            std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+            with torch.no_grad():
+                v = _SESSIONS["sscd-torchscript"]((t - mean) / std)[0].numpy().astype(np.float32)
+            return v / max(float(np.linalg.norm(v)), 1e-12)
         v = np.asarray(sess.run(None, {"image": x})[0][0], np.float32)
         return v / max(float(np.linalg.norm(v)), 1e-12)
 
     return compute
+
+
+def _has_torch() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("torch") is not None
 
 
 register_descriptor(Descriptor("sscd", "float", 512, _sscd_fn("sscd"), "SSCD sscd_disc_mixup (int8 ONNX)"))
