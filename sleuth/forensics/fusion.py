@@ -23,12 +23,13 @@ from .common import Result, upsample
 
 # (centre, width) per analyzer, fixed on the development split by bench/forensics.py --calibrate
 CALIBRATION: dict[str, tuple[float, float]] = {
-    "ela": (4.0, 0.5),
-    "noise": (4.0, 0.5),
-    "jpeg-ghost": (4.0, 0.5),
-    "jpeg-dq": (1.0, 0.25),
-    "copy-move": (8.0, 1.5),
-    "resampling": (4.0, 0.5),
+    # centre = 99th percentile of 60 pristine development photos, width = (p99 - p90) / 4
+    "ela": (8.048, 0.574),
+    "noise": (7.705, 0.87),
+    "jpeg-ghost": (11.713, 0.82),
+    "jpeg-dq": (4.738, 0.251),
+    "copy-move": (6.0, 1.5),
+    "resampling": (4.818, 0.287),
 }
 LOCALISERS = tuple(CALIBRATION)
 
