@@ -6,7 +6,8 @@ those tools write them:
 
 * C2PA (c2pa-python Builder, throw-away ES256 chain made here): an AI-generated claim
   (``c2pa.created`` + trainedAlgorithmicMedia), an edit with the first file as ``parentOf``
-  ingredient, and a tampered copy (pixels changed after signing: must validate ``invalid``).
+  ingredient, a tampered copy (pixels changed after signing: must validate ``invalid``) and a
+  file that only references a remote manifest (``unresolved``: sleuth never fetches it).
 * Automatic1111 ``parameters`` tEXt, ComfyUI ``prompt``/``workflow``, InvokeAI
   ``invokeai_metadata``, NovelAI text chunks and NovelAI alpha-LSB stealth (gzip JSON).
 * Stable Diffusion v1/v2 (``StableDiffusionV1`` bytes) and SDXL (48-bit) invisible marks with
@@ -304,7 +305,9 @@ def c2pa_examples(rgb: np.ndarray, chain: Any = None) -> dict[str, bytes]:
                         actions=[{"action": "c2pa.opened", "parameters": {"ingredientIds": ["ingredient-0"]}},
                                  {"action": "c2pa.edited", "softwareAgent": "Example Editor 5"}],
                         ingredients=[(ai, "JPEG", "parentOf")])
-    return {"ai": ai, "edited": edited, "tampered": tamper_jpeg(ai)}
+    remote = sign_image(_save(rgb, "JPEG", quality=85), "JPEG", chain, title="remote.jpg",
+                        remote_url="https://credentials.example.invalid/manifests/remote.c2pa")
+    return {"ai": ai, "edited": edited, "tampered": tamper_jpeg(ai), "remote_reference": remote}
 
 
 def tamper_jpeg(signed: bytes) -> bytes:

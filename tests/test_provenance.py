@@ -106,6 +106,12 @@ def test_c2pa_absent_on_plain_and_png_signing_works(chain):
     assert ev.details["ai_generated"] is False
 
 
+def test_c2pa_remote_reference_is_unresolved_and_not_fetched(c2pa_files):
+    ev = run("c2pa", c2pa_files["remote_reference"])
+    assert ev.verdict == "unresolved" and ev.strength == "weak"
+    assert ev.details["remote_url"] == "https://credentials.example.invalid/manifests/remote.c2pa"
+
+
 def test_c2pa_in_memory_image_says_not_checked():
     rep = scan(Image.fromarray(natural_image(64, 64)), ["c2pa"], keep_maps=False)
     assert rep.get("c2pa").details["checked"] is False
@@ -291,6 +297,7 @@ def test_scan_json_contract_on_the_example_folder(tmp_path):
     assert verdict("c2pa_ai.jpg", "c2pa") == "valid-untrusted"
     assert verdict("c2pa_edited.jpg", "c2pa") == "valid-untrusted"
     assert verdict("c2pa_tampered.jpg", "c2pa") == "invalid"
+    assert verdict("c2pa_remote_reference.jpg", "c2pa") == "unresolved"
     assert verdict("a1111_parameters.png", "generator-metadata") == "automatic1111"
     assert verdict("comfyui_prompt_workflow.png", "generator-metadata") == "comfyui"
     assert verdict("invokeai_metadata.png", "generator-metadata") == "invokeai"

@@ -89,12 +89,13 @@ IPTC_DST = "http://cv.iptc.org/newscodes/digitalsourcetype/"
 
 def sign_image(data: bytes, fmt: str, chain: TestChain, *, actions: list[dict[str, Any]] | None = None,
                title: str = "image", generator: str = "sleuth-examples/0.1",
-               ingredients: list[tuple[bytes, str, str]] | None = None) -> bytes:
+               ingredients: list[tuple[bytes, str, str]] | None = None, remote_url: str | None = None) -> bytes:
     """Embed a signed C2PA manifest in ``data`` and return the new file bytes.
 
     ``actions`` are c2pa.actions entries (e.g. ``{"action": "c2pa.created",
     "digitalSourceType": IPTC_DST + "trainedAlgorithmicMedia"}``); ``ingredients`` are
-    (bytes, format, relationship) triples, e.g. the parent of an edit.
+    (bytes, format, relationship) triples, e.g. the parent of an edit. With ``remote_url`` the
+    manifest is not embedded: the file only references that URL (what "cloud" credentials do).
     """
     import c2pa
 
@@ -116,6 +117,9 @@ def sign_image(data: bytes, fmt: str, chain: TestChain, *, actions: list[dict[st
             # actions refer to an ingredient by this label: {"parameters": {"ingredientIds": ["ingredient-0"]}}
             ing_json = {"title": f"{rel}.{ing_fmt.lower()}", "relationship": rel, "label": f"ingredient-{i}"}
             builder.add_ingredient(json.dumps(ing_json), _MIME[ing_fmt.upper()], io.BytesIO(ing_bytes))
+        if remote_url:
+            builder.set_no_embed()
+            builder.set_remote_url(remote_url)
         out = io.BytesIO()
         builder.sign(signer, mime, io.BytesIO(data), out)
     signer.close()
