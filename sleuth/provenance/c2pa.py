@@ -225,7 +225,8 @@ def analyze(img: LoadedImage, ctx: ScanContext) -> Evidence:
     state = str(store.get("validation_state") or "")
     failures = _codes(results, "failure") if results else [str(s.get("code")) for s in store.get("validation_status") or []]
     informational = _codes(results, "informational")
-    # CAWG identity assertions are validated apart: they never decide the C2PA verdict
+    # CAWG identity codes are kept apart: those that only say "cannot be verified here" (untrusted
+    # credential, DID not resolvable offline) never make the claim invalid; the others do
     cawg_fail = [c for c in failures if c.startswith("cawg.")]
     hard_failures = [c for c in failures if c != UNTRUSTED and not c.startswith("cawg.")]
     untrusted = UNTRUSTED in failures
