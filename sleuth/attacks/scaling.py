@@ -12,9 +12,10 @@ steps (Quiring's column/row decomposition, with the least-squares solution inste
    source whose vertical downscale is T;
 2. horizontal: A = S + (X - S R) R^+, the smallest change of S with A R = X.
 
-Clipping to [0, 255] breaks the equality slightly; a few projected refinement rounds restore
-it (on 20 photos, 3 rounds bring the mean |down(A) - T| under 1 grey level for scale ratios
->= 3). The change touches only the pixels the scaler reads, which is what makes the attack
+Clipping to [0, 255] breaks the equality slightly; three rounds of the same projection repair
+most of it. Measured on 6 Urban100/Kodak photos (ratio 3-6, target 160x160): mean
+|down(A) - T| 0.00 (nearest), 0.03-0.46 (bicubic), 0.2-5.5 grey levels (bilinear, whose two
+taps leave least room before clipping); PSNR of A against S 18-24 dB; 0.6-1.8 s per image. The change touches only the pixels the scaler reads, which is what makes the attack
 invisible at full size and what the detector in :mod:`sleuth.forensics.scaling` looks for.
 Pillow's antialiased resize reads every pixel and is not attackable this way.
 """

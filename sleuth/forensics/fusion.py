@@ -9,8 +9,8 @@ images reported), so every analyzer says p >= 0.5 on roughly one pristine photo 
 An analyzer whose reliability flag is down (e.g. ELA and noise on a JPEG saved below quality
 60, where compression has erased the noise) counts half.
 
-* integrity score = max_i p_i: "the strongest analyzer", readable and bounded; the noisy-OR
-  alternative inflated false alarms with every analyzer added.
+* integrity score = max_i p_i: "the strongest analyzer", readable and bounded, and its false
+  alarms are at most the sum of the analyzers' (about 1% each by construction).
 * fused map = sum_i p_i * H_i / max(1, sum_i p_i), multiplied by the per-pixel reliability
   of the analyzers that have one: analyzers that found nothing barely colour it, and flat or
   clipped areas stay dark.
@@ -27,7 +27,7 @@ CALIBRATION: dict[str, tuple[float, float]] = {
     "ela": (8.048, 0.574),
     "noise": (7.705, 0.87),
     "jpeg-ghost": (11.713, 0.82),
-    "jpeg-dq": (4.738, 0.251),
+    "jpeg-dq": (1.589, 0.277),
     "copy-move": (6.0, 1.5),
     "resampling": (4.818, 0.287),
 }
@@ -41,6 +41,8 @@ def probability(r: Result) -> float:
         return float(r.score)
     if r.name == "jpeg-dq" and not r.details.get("double_compressed"):
         return 0.0
+    if r.name == "copy-move" and r.score <= 0:
+        return 0.0  # no verified clone at all
     c, w = CALIBRATION.get(r.name, (1.0, 1.0))
     p = float(1.0 / (1.0 + np.exp(-(r.score - c) / w)))
     return p if r.reliable or r.name == "jpeg-dq" else 0.5 * p

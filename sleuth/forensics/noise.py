@@ -8,7 +8,8 @@ blocks. Camera noise depends on brightness, so log sigma is regressed on the blo
 intensity (quadratic, robust) and the residual becomes a robust z-score. Spliced,
 inpainted (smoothed) or resampled regions shift the noise level both ways, so the map uses
 |z| averaged over 3x3 blocks. Flat (std < 1) or clipped blocks are unreliable and left out.
-Score: mean of the top 2% of the smoothed |z| over reliable blocks.
+Score: mean of the top 2% of the smoothed |z| over reliable blocks (robust scale floored at
+0.15 in log units, outer ring of blocks left out, as for ELA).
 """
 from __future__ import annotations
 
