@@ -449,7 +449,8 @@ def quality(args):
         r = results[name]
         fam_rows.append({"method": name, **{f: r["families"].get(f, float("nan")) for f in FAMILIES}})
     cmd = ".venv/bin/python bench/copydetect.py" + (" --quick" if args.quick else "")
-    md = [f"Command: `{cmd}` (seed {args.seed}; {time.time() - t0:.0f} s wall on this shared 2-core machine, OMP_NUM_THREADS=1).",
+    md = [f"Command: `{cmd}` (seed {args.seed}; {time.time() - t0:.0f} s wall on this shared 2-core machine, OMP_NUM_THREADS=1, "
+          f"load average {os.getloadavg()[1]:.1f} at the end: timings are inflated by other users).",
           "",
           f"DISC21-style set from ../shared/data/aigen BSDS500 photos: {len(refs)} references, {len(bgs)} background "
           f"(distractor) images for score normalisation, {npos} positive queries ({per_ref} transformed copies per reference, "
@@ -592,7 +593,8 @@ def scale(args):
         print(rows[-1], file=sys.stderr)
         del bi, C
     cmd = ".venv/bin/python bench/copydetect.py --scale" + (" --quick" if args.quick else "")
-    md = [f"Command: `{cmd}` (FAISS {faiss.__version__}, 2 threads, {nq} single-vector queries, k = 10).", "",
+    md = [f"Command: `{cmd}` (FAISS {faiss.__version__}, 2 threads, {nq} single-vector queries, k = 10; "
+          f"load average {os.getloadavg()[1]:.1f} at the end on this shared 2-core machine).", "",
           "Synthetic 512-d unit vectors (2,000 Gaussian clusters) stand in for SSCD descriptors; queries are noisy "
           "copies of database vectors (cosine about 0.8). Recall@10 is against exact inner-product search. "
           "Bytes/image is the search structure in memory (codes + 8-byte id), not SQLite metadata.", "",

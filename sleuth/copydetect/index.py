@@ -82,6 +82,12 @@ def choose_structure(kind: str, n: int) -> str:
     return "flat-ip" if n <= FLAT_MAX_FLOAT else "ivf-pq"
 
 
+def _nlist(n: int) -> int:
+    """Inverted lists for n entries: sqrt(n) (the low end of FAISS's 4-16 sqrt(n) guidance keeps
+    k-means training affordable on a laptop: 1M entries -> 1,000 lists)."""
+    return int(max(16, min(65536, np.sqrt(n))))
+
+
 def build_faiss(kind: str, dim: int, vecs: np.ndarray, ids: np.ndarray, structure: str | None = None):
     """Build a FAISS index over ``vecs`` (packed uint8 codes or float32 rows) with int64 ``ids``."""
     import faiss
@@ -92,19 +98,19 @@ def build_faiss(kind: str, dim: int, vecs: np.ndarray, ids: np.ndarray, structur
     if structure == "binary-flat":
         idx = faiss.IndexBinaryIDMap2(faiss.IndexBinaryFlat(dim))
     elif structure == "binary-ivf":
-        nlist = int(max(16, min(65536, 4 * np.sqrt(n))))
+        nlist = _nlist(n)
         quant = faiss.IndexBinaryFlat(dim)
         ivf = faiss.IndexBinaryIVF(quant, dim, nlist)
-        ivf.nprobe = 16
-        ivf.train(vecs[np.random.default_rng(0).choice(n, min(n, 50 * nlist), replace=False)])
+        ivf.nprobe = 32
+        ivf.train(vecs[np.random.default_rng(0).choice(n, min(n, 40 * nlist), replace=False)])
         idx = ivf
     elif structure == "flat-ip":
         idx = faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
     elif structure == "ivf-pq":
-        nlist = int(max(16, min(65536, 4 * np.sqrt(n))))
+        nlist = _nlist(n)
         quant = faiss.IndexFlatIP(dim)
         idx = faiss.IndexIVFPQ(quant, dim, nlist, 64, 8, faiss.METRIC_INNER_PRODUCT)
-        idx.train(vecs[np.random.default_rng(0).choice(n, min(n, 40 * nlist), replace=False)])
+        idx.train(np.ascontiguousarray(vecs[np.random.default_rng(0).choice(n, min(n, 40 * nlist), replace=False)]))
         idx.nprobe = 32
     else:
         raise UsageError(f"unknown search structure '{structure}'")
