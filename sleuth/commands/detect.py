@@ -90,7 +90,7 @@ def register(app: typer.Typer) -> None:
         fpr: float = typer.Option(0.01, "--fpr", min=0.0001, max=0.5, help="False-positive rate on real photos for the default threshold."),
         cache: Optional[Path] = typer.Option(None, "--cache", help="Feature cache folder (default bench/_work/features in a checkout)."),
         seed: int = typer.Option(0, "--seed"),
-        npr_epochs: int = typer.Option(12, "--npr-epochs", min=1),
+        npr_epochs: int = typer.Option(6, "--npr-epochs", min=1),
     ) -> None:
         """Train the detector head (reproduces the shipped one from the aigen manifest)."""
         from ..detect.heads import DETECTORS

@@ -61,6 +61,8 @@ class ClipBackbone:
         self.session = ort.InferenceSession(self.path, so, providers=["CPUExecutionProvider"])
         self.input = self.session.get_inputs()[0].name
         self.output = self.session.get_outputs()[0].name
+        outs = self.session.get_outputs()
+        self.hidden = outs[1].name if len(outs) > 1 and len(outs[1].shape) == 3 else None
 
     @classmethod
     def shared(cls) -> "ClipBackbone":
@@ -76,8 +78,33 @@ class ClipBackbone:
             out.append(e / max(float(np.linalg.norm(e)), 1e-12))
         return np.stack(out)
 
+    def embed_tokens(self, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(unit 512-d embedding, 1536-d token features: last-layer CLS and mean patch token,
+        each layer-normalised) from ONE forward."""
+        return self.embed_tokens_unit(to_unit(rgb))
+
+    def embed_tokens_unit(self, unit: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        x = normalise(unit)
+        if self.hidden is None:
+            raise RuntimeError("this CLIP encoder build exposes no hidden states")
+        e, h = self.session.run([self.output, self.hidden], {self.input: x})
+        e = np.asarray(e[0], np.float32)
+        h = np.asarray(h[0], np.float32)
+
+        def ln(v):
+            return (v - v.mean()) / (v.std() + 1e-6)
+
+        return e / max(float(np.linalg.norm(e)), 1e-12), np.concatenate([ln(h[0]), ln(h[1:].mean(0))])
+
     def embed(self, rgb: np.ndarray) -> np.ndarray:
         return self.embed_tensor(normalise(to_unit(rgb)))[0]
+
+    def full(self, rgb: np.ndarray, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(embedding, token features, embedding of the noisy copy): 2 forwards."""
+        u = to_unit(rgb)
+        noise = np.random.default_rng(seed).normal(0, RIGID_SIGMA, u.shape).astype(np.float32)
+        e, tok = self.embed_tokens_unit(u)
+        return e, tok, self.embed_tensor(normalise(u + noise))[0]
 
     def rigid_pair(self, rgb: np.ndarray, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
         u = to_unit(rgb)

@@ -107,7 +107,7 @@ def load_items(src: str | Path) -> tuple[list[Item], str]:
 
 
 class FeatureCache:
-    """Per (sha256, variant) features: emb (512), rigid (cosine, eval variants), spec (44)."""
+    """Per (sha256, variant) features: emb (512), tok (1536, float16), rigid (cosine, eval variants), spec (44)."""
 
     def __init__(self, root: str | Path, backbone=None, use_clip: bool = True):
         self.root = Path(root) / protocol.PROTOCOL_VERSION
@@ -130,31 +130,44 @@ class FeatureCache:
         if f.is_file():
             with np.load(f) as z:
                 d = {k: z[k] for k in z.files}
-            if "emb" in d or not self.use_clip:
+            if not self.use_clip or ("emb" in d and "tok" in d):
                 return d
+        else:
+            d = {}
         if rgb is None:
             from ..imageio import load_image
 
             rgb = load_image(item.path).rgb
         x = protocol.apply(rgb, variant, key=item.sha256)
-        d = {"spec": spectral.features(x)}
+        if "spec" not in d:
+            d["spec"] = spectral.features(x)
         if self.use_clip:
-            if variant in RIGID_VARIANTS:
+            if variant in RIGID_VARIANTS and "rigid" not in d:
                 e, en = self.backbone.rigid_pair(x)
                 d["emb"], d["rigid"] = e, np.float32(1.0 - float(e @ en))
-            else:
-                d["emb"] = self.backbone.embed(x)
+            if "tok" not in d:
+                e, tok = self.backbone.embed_tokens(x)
+                d["emb"], d["tok"] = e, tok.astype(np.float16)
         f.parent.mkdir(parents=True, exist_ok=True)
         tmp = f.with_suffix(".tmp.npz")
         np.savez(tmp, **d)
         tmp.replace(f)
         return d
 
+    def _complete(self, sha: str, variant: str) -> bool:
+        f = self._file(sha, variant)
+        if not f.is_file():
+            return False
+        if not self.use_clip:
+            return True
+        with np.load(f) as z:
+            return "tok" in z.files
+
     def fill(self, items: list[Item], variants, progress=None) -> None:
         from ..imageio import load_image
 
         for n, it in enumerate(items):
-            todo = [v for v in variants if not self._file(it.sha256, v).is_file()]
+            todo = [v for v in variants if not self._complete(it.sha256, v)]
             if todo:
                 rgb = load_image(it.path).rgb
                 for v in todo:

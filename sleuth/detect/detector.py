@@ -113,8 +113,8 @@ class AigenDetector:
         d = self.head["detectors"]
         feats: dict[str, Any] = {}
         if self.needs_clip:
-            e, en = self.backbone.rigid_pair(x)
-            feats["emb"], feats["rigid"] = e[None], np.array([1.0 - float(e @ en)])
+            e, tok, en = self.backbone.full(x)
+            feats["emb"], feats["tok"], feats["rigid"] = e[None], tok[None], np.array([1.0 - float(e @ en)])
         if "spectral" in d:
             feats["spec"] = spectral.features(x)[None]
         m = None

@@ -30,8 +30,15 @@ from . import calibration as cal
 
 FORMAT = "sleuth-aigen-head/1"
 DETECTORS = ("clip-probe", "rigid", "spectral", "npr")
-C_CLIP = 0.5
+C_CLIP = 0.05
 C_SPEC = 0.1
+#: which CLIP features the clip-probe reads: "emb" (512-d projection), "tok" (last-layer CLS +
+#: mean patch token, 1536-d) or "emb+tok"
+CLIP_FEATURES = "emb+tok"
+
+
+def clip_input(feats: dict, which: str) -> np.ndarray:
+    return np.concatenate([np.asarray(feats[k], np.float64).reshape(len(feats[k]), -1) for k in which.split("+")], axis=1)
 
 
 def _rigid_raw(r) -> np.ndarray:
@@ -43,7 +50,8 @@ def raw_scores(head: dict, feats: dict) -> dict[str, np.ndarray]:
     out = {}
     d = head["detectors"]
     if "clip-probe" in d and "emb" in feats:
-        out["clip-probe"] = cal.apply_logistic(d["clip-probe"]["linear"], feats["emb"])
+        which = d["clip-probe"].get("features", "emb")
+        out["clip-probe"] = cal.apply_logistic(d["clip-probe"]["linear"], clip_input(feats, which))
     if "spectral" in d and "spec" in feats:
         out["spectral"] = cal.apply_logistic(d["spectral"]["linear"], feats["spec"])
     if "rigid" in d and "rigid" in feats:
@@ -78,17 +86,17 @@ def _folds(y: np.ndarray, k: int, seed: int) -> np.ndarray:
     return f
 
 
-def _fit_detector(name: str, F: dict, rows_train: np.ndarray, y: np.ndarray, train_variants) -> dict:
+def _fit_detector(name: str, F: dict, rows_train: np.ndarray, y: np.ndarray, train_variants, clip_features: str = "emb") -> dict:
     """Fit one trainable detector on the given item indices, all training variants stacked."""
-    key, C = {"clip-probe": ("emb", C_CLIP), "spectral": ("spec", C_SPEC)}[name]
-    X = np.concatenate([F[v][key][rows_train] for v in train_variants])
+    key, C = {"clip-probe": (clip_features, C_CLIP), "spectral": ("spec", C_SPEC)}[name]
+    X = np.concatenate([clip_input({k: F[v][k][rows_train] for k in key.split("+")}, key) for v in train_variants])
     Y = np.concatenate([y[rows_train] for _ in train_variants])
     return cal.fit_logistic(X, Y, C=C)
 
 
 def fit(F: dict, y, *, detectors=("clip-probe", "rigid", "spectral"), train_variants=("jpeg90", "aug0", "aug1"),
         calib_variant: str = "jpeg90", fpr: float = 0.01, folds: int = 5, seed: int = 0,
-        npr_oof=None, families=None) -> dict:
+        npr_oof=None, families=None, clip_features: str | None = None) -> dict:
     """Train a head from cached features.
 
     ``F[variant]`` maps feature names (emb, spec, rigid) to arrays with one row per item;
@@ -98,6 +106,7 @@ def fit(F: dict, y, *, detectors=("clip-probe", "rigid", "spectral"), train_vari
     """
     y = np.asarray(y, int)
     n = len(y)
+    cf = clip_features or CLIP_FEATURES
     fold = _folds(y, folds, seed)
     dets = [d for d in detectors if d != "npr"]
     oof = {d: np.zeros(n) for d in dets}
@@ -106,7 +115,7 @@ def fit(F: dict, y, *, detectors=("clip-probe", "rigid", "spectral"), train_vari
         part = {"detectors": {}}
         for d in dets:
             if d in ("clip-probe", "spectral"):
-                part["detectors"][d] = {"linear": _fit_detector(d, F, tr, y, train_variants)}
+                part["detectors"][d] = {"linear": _fit_detector(d, F, tr, y, train_variants, cf), "features": cf}
             else:
                 part["detectors"][d] = {}
         feats = {kk: v[te] for kk, v in F[calib_variant].items()}
@@ -120,7 +129,9 @@ def fit(F: dict, y, *, detectors=("clip-probe", "rigid", "spectral"), train_vari
     for d in dets:
         entry = {}
         if d in ("clip-probe", "spectral"):
-            entry["linear"] = _fit_detector(d, F, np.arange(n), y, train_variants)
+            entry["linear"] = _fit_detector(d, F, np.arange(n), y, train_variants, cf)
+            if d == "clip-probe":
+                entry["features"] = cf
         entry["platt"] = list(cal.fit_platt(oof[d], y))
         p = cal.apply_platt(oof[d], entry["platt"])
         entry["threshold"] = cal.threshold_for_fpr(p[reals], fpr)

@@ -9,8 +9,8 @@ Design
 2. Five stratified folds: each trainable detector is fitted on four, scored on the fifth
    (jpeg90); Platt maps, the fusion and the 1%-FPR threshold are fitted on those
    out-of-fold scores; final detectors are refitted on everything.
-3. NPR (needs torch): 6 CNN trainings (5 folds for out-of-fold logits + the final one) on
-   even-aligned 96x96 crops; weights saved next to the head as ``npr.npz``.
+3. NPR (needs torch): 4 CNN trainings (3 folds for out-of-fold logits + the final one) on
+   even-aligned 64x64 crops; weights saved next to the head as ``npr.npz``.
 4. Attribution: one centroid + radius per family (dataset.FAMILY_OF) from the synthetic items.
 Everything is seeded; two runs on the same data give byte-identical heads (tested).
 """
@@ -27,7 +27,8 @@ from . import heads, npr, protocol
 from .dataset import TRAIN_VARIANTS, FeatureCache, Item, load_items
 
 DEFAULT_DETECTORS = ("clip-probe", "rigid", "spectral", "npr")
-NPR_CROPS = 2  # crops per item and training variant
+NPR_CROPS = 1  # crops per item and training variant
+NPR_FOLDS = 3
 
 
 def default_cache() -> Path:
@@ -68,8 +69,7 @@ def npr_patches(items: list[Item], variants=TRAIN_VARIANTS, seed: int = 0, log=N
 def npr_scores(weights: dict, items: list[Item], variant: str = "jpeg90") -> np.ndarray:
     from ..imageio import load_image
 
-    return np.asarray([npr.score(weights, protocol.apply(load_image(it.path).rgb, variant, key=it.sha256))[0]
-                       for it in items])
+    return npr.score_many(weights, (protocol.apply(load_image(it.path).rgb, variant, key=it.sha256) for it in items))
 
 
 def train_npr_oof(items, y, folds: int, seed: int, epochs: int, log=None) -> tuple[dict, np.ndarray]:
@@ -88,7 +88,7 @@ def train_npr_oof(items, y, folds: int, seed: int, epochs: int, log=None) -> tup
 
 
 def train_aigen(src: str | Path, out: str | Path, *, detectors=DEFAULT_DETECTORS, fpr: float = 0.01,
-                cache_dir: str | Path | None = None, seed: int = 0, npr_epochs: int = 12,
+                cache_dir: str | Path | None = None, seed: int = 0, npr_epochs: int = 6,
                 command: str | None = None, log: Callable[[str], None] | None = None) -> dict:
     log = log or (lambda m: None)
     items, desc = load_items(src)
@@ -101,7 +101,7 @@ def train_aigen(src: str | Path, out: str | Path, *, detectors=DEFAULT_DETECTORS
     npr_w, npr_oof = None, None
     if "npr" in detectors:
         npr.__dict__["_require_torch"]()
-        npr_w, npr_oof = train_npr_oof(items, y, 5, seed, npr_epochs, log=log)
+        npr_w, npr_oof = train_npr_oof(items, y, NPR_FOLDS, seed, npr_epochs, log=log)
     fams = [it.family for it in items] if use_clip else None
     head = heads.fit(F, y, detectors=[d for d in detectors], fpr=fpr, seed=seed, npr_oof=npr_oof, families=fams)
     out = Path(out)
