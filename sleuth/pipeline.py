@@ -107,6 +107,9 @@ def scan_many(paths: Iterable[str], jobs: int = 1, analyzers: list[str] | None =
             import multiprocessing as mp
 
             ctx = mp.get_context("forkserver" if os.name != "nt" else "spawn")
+            if os.name != "nt":
+                # import sleuth, OpenCV and every analyzer once in the fork server, not once per worker
+                ctx.set_forkserver_preload(["sleuth.pipeline", "cv2", *_an.BUILTIN_MODULES])
             with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_init_worker,
                                      initargs=(analyzers, tier, options, keep_maps)) as ex:
                 for rep in ex.map(_scan_worker, paths, chunksize=4):
