@@ -286,3 +286,29 @@ def test_copy_analyzer_in_scan(built, refs, tmp_path):
     assert "matched_region" in ev.maps
     rep = sleuth.scan(str(q), analyzers=["copy"], options={})
     assert rep.get("copy") is None
+    # the Python API gives the same answer
+    from sleuth.copydetect import match
+
+    ms = match(str(q), str(built), top_k=2)
+    assert ms[0].path == str(paths[0]) and ms[0].is_copy and not ms[1].is_copy
+    assert ms[0].to_dict()["regions"]["relation"] == "query-is-crop-of-reference"
+
+
+def test_ivfpq_and_binary_ivf_structures_find_copies():
+    from sleuth.copydetect.index import build_faiss, choose_structure
+
+    assert choose_structure("float", 1000) == "flat-ip" and choose_structure("float", 50_000_000) == "ivf-pq"
+    assert choose_structure("binary", 1000) == "binary-flat" and choose_structure("binary", 50_000_000) == "binary-ivf"
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((3000, 512)).astype(np.float32)
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    ids = np.arange(100, 3100, dtype=np.int64)
+    idx = build_faiss("float", 512, X, ids, "ivf-pq")
+    q = X[:20] + 0.03 * rng.standard_normal((20, 512)).astype(np.float32)
+    _, I = idx.search(q, 5)
+    assert np.mean([ids[j] in I[j] for j in range(20)]) >= 0.9
+    C = rng.integers(0, 256, (3000, 32), dtype=np.uint8)
+    bidx = build_faiss("binary", 256, C, ids, "binary-ivf")
+    bidx.nprobe = bidx.nlist  # exhaustive: the ids must come back exactly
+    _, I = bidx.search(C[:10], 1)
+    assert list(I[:, 0]) == list(ids[:10])

@@ -169,6 +169,10 @@ class Matcher:
             sims, ids = 1.0 - dist[0] / prim.dim, ids[0]
         keep = ids >= 0
         sims, ids = sims[keep], ids[keep]
+        if "IDMap" not in type(fi).__name__ and prim.kind == "float":
+            # approximate structure (IVF-PQ): re-score the candidates exactly from the stored vectors
+            stored = self._stored(self.primary, [int(i) for i in ids])
+            sims = np.array([float(stored[int(i)] @ qv[0]) if int(i) in stored else float(s) for s, i in zip(sims, ids)])
         offset = 0.0
         if self.do_normalise:
             bg = idx.background().get(self.primary)

@@ -78,8 +78,8 @@ class AddResult:
 def choose_structure(kind: str, n: int) -> str:
     """The search structure for ``n`` entries of a ``binary`` or ``float`` descriptor."""
     if kind == "binary":
-        return "binary-flat" if n <= FLAT_MAX_BINARY else "binary-ivf"
-    return "flat-ip" if n <= FLAT_MAX_FLOAT else "ivf-pq"
+        return "binary-flat" if n <= max(FLAT_MAX_BINARY, 10_000) else "binary-ivf"
+    return "flat-ip" if n <= max(FLAT_MAX_FLOAT, 10_000) else "ivf-pq"  # IVF-PQ needs training data
 
 
 def _nlist(n: int) -> int:
