@@ -291,7 +291,7 @@ def test_copy_analyzer_in_scan(built, refs, tmp_path):
 
     ms = match(str(q), str(built), top_k=2)
     assert ms[0].path == str(paths[0]) and ms[0].is_copy and not ms[1].is_copy
-    assert ms[0].to_dict()["regions"]["relation"] == "query-is-crop-of-reference"
+    assert ms[0].to_dict()["regions"]["query_in_reference"] > 0.9
 
 
 def test_ivfpq_and_binary_ivf_structures_find_copies():

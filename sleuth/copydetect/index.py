@@ -65,6 +65,7 @@ CREATE TABLE IF NOT EXISTS vectors (id INTEGER NOT NULL, descriptor TEXT NOT NUL
   PRIMARY KEY (id, descriptor));
 CREATE TABLE IF NOT EXISTS local (id INTEGER PRIMARY KEY, data BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS removed (id INTEGER NOT NULL, generation INTEGER NOT NULL);
 """
 
 
@@ -127,7 +128,7 @@ class CopyIndex:
         self.manifest = manifest
         self.descriptors: list[str] = list(manifest["descriptors"])
         self._db: sqlite3.Connection | None = None
-        self._faiss: dict[str, tuple[int, Any]] = {}
+        self._faiss: dict[str, tuple[int, Any, int, str]] = {}  # gen, structure, max id, kind of structure
         self._bg: tuple[int, dict[str, np.ndarray]] | None = None
         self._local_cache: dict[int, Any] = {}
 
@@ -358,6 +359,8 @@ class CopyIndex:
                         missing.append(i)
                 if removed:
                     self._bump(db)
+                    gen = self.generation
+                    db.executemany("INSERT INTO removed(id, generation) VALUES (?, ?)", [(i, gen) for i in removed])
                 db.execute("COMMIT")
             except BaseException:
                 db.execute("ROLLBACK")
@@ -378,42 +381,92 @@ class CopyIndex:
         vecs = np.frombuffer(b"".join(r[1] for r in rows), dtype).reshape(len(rows), width) if rows else np.zeros((0, width), dtype)
         return ids, vecs
 
-    def _faiss_path(self, descriptor: str, gen: int) -> Path:
-        return self.root / "faiss" / f"{descriptor}.g{gen}.faiss"
+    def _faiss_files(self, descriptor: str) -> list[tuple[int, int, Path]]:
+        """(generation, max id, path) of the stored FAISS files of a descriptor, newest first."""
+        out = []
+        for p in (self.root / "faiss").glob(f"{descriptor}.g*.m*.faiss"):
+            try:
+                g, m = p.name[len(descriptor) + 2:-len(".faiss")].split(".m")
+                out.append((int(g), int(m), p))
+            except ValueError:
+                continue
+        return sorted(out, reverse=True)
+
+    def _catch_up(self, dname: str, idx, since_gen: int, max_id: int) -> tuple[Any, int]:
+        """Apply removals logged after ``since_gen`` and add references with id > ``max_id``."""
+        rem = [r[0] for r in self.db.execute("SELECT id FROM removed WHERE generation > ?", (since_gen,))]
+        if rem:
+            idx.remove_ids(np.array(rem, np.int64))
+        d = D.get(dname)
+        rows = self.db.execute("SELECT v.id, v.data FROM vectors v JOIN images i ON i.id = v.id WHERE v.descriptor=? "
+                               "AND i.role='reference' AND v.id > ? ORDER BY v.id", (dname, max_id)).fetchall()
+        if rows:
+            dtype = np.uint8 if d.kind == "binary" else np.float32
+            width = d.nbytes if d.kind == "binary" else d.dim
+            vecs = np.frombuffer(b"".join(r[1] for r in rows), dtype).reshape(len(rows), width)
+            idx.add_with_ids(np.ascontiguousarray(vecs), np.array([r[0] for r in rows], np.int64))
+            max_id = max(max_id, int(rows[-1][0]))
+        return idx, max_id
 
     def _refresh_faiss(self, write: bool = False) -> None:
-        """Make the FAISS structures match the current generation (load, or rebuild from SQLite)."""
+        """Make the FAISS structures match the current generation.
+
+        In order: the in-memory structure or the newest stored file, caught up incrementally
+        (removals logged since its generation, references with larger ids added) as long as the
+        structure chosen for the current size is unchanged; else a full rebuild from SQLite.
+        The result is saved atomically as ``<desc>.g<generation>.m<max id>.faiss``.
+        """
         import faiss
 
         gen = self.generation
+        n_ref = None
         for dname in self.descriptors:
             cached = self._faiss.get(dname)
             if cached and cached[0] == gen:
                 continue
             d = D.get(dname)
-            path = self._faiss_path(dname, gen)
-            idx = None
-            if path.is_file():
+            reader = faiss.read_index_binary if d.kind == "binary" else faiss.read_index
+            if n_ref is None:
+                n_ref = self.count("reference")
+            want = choose_structure(d.kind, n_ref)
+            idx, base_gen, max_id = None, -1, 0
+            if cached and cached[3] == want:
+                idx, base_gen, max_id = cached[1], cached[0], cached[2]
+            else:
+                for g, m, path in self._faiss_files(dname):
+                    if g > gen:
+                        continue
+                    try:
+                        idx, base_gen, max_id = reader(str(path)), g, m
+                    except Exception:
+                        continue
+                    break
+                if idx is not None and self.manifest.get("structures", {}).get(dname, want) != want:
+                    idx = None  # crossing a size threshold: rebuild in the new structure
+            if idx is not None and base_gen != gen:
                 try:
-                    idx = (faiss.read_index_binary if d.kind == "binary" else faiss.read_index)(str(path))
+                    idx, max_id = self._catch_up(dname, idx, base_gen, max_id)
                 except Exception:
                     idx = None
             if idx is None:
                 ids, vecs = self.vectors(dname)
-                idx = build_faiss(d.kind, d.dim, vecs, ids)
-                structure = choose_structure(d.kind, len(ids))
+                idx = build_faiss(d.kind, d.dim, vecs, ids, want)
+                max_id = int(ids.max()) if len(ids) else 0
+                base_gen = -1
+            if base_gen != gen and (write or not cached):
+                path = self.root / "faiss" / f"{dname}.g{gen}.m{max_id}.faiss"
                 try:
                     with atomic_path(path) as tmp:
                         (faiss.write_index_binary if d.kind == "binary" else faiss.write_index)(idx, str(tmp))
-                    for old in path.parent.glob(f"{dname}.g*.faiss"):
+                    for _, _, old in self._faiss_files(dname):
                         if old != path:
                             old.unlink(missing_ok=True)
-                    if self.manifest.get("structures", {}).get(dname) != structure:
-                        self.manifest.setdefault("structures", {})[dname] = structure
+                    if self.manifest.get("structures", {}).get(dname) != want:
+                        self.manifest.setdefault("structures", {})[dname] = want
                         atomic_write_text(self.root / MANIFEST, json.dumps(self.manifest, indent=2))
                 except OSError:
-                    pass  # a read-only index still searches; the structure is rebuilt in memory
-            self._faiss[dname] = (gen, idx)
+                    pass  # a read-only index still searches; the structure lives in memory
+            self._faiss[dname] = (gen, idx, max_id, want)
 
     def faiss_index(self, descriptor: str):
         self._refresh_faiss()
