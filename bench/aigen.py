@@ -337,10 +337,10 @@ def attribution_eval(F, y, fams) -> str:
 
 
 def speed_eval(items, quick=False) -> str:
-    from sleuth.detect.detector import AigenDetector
+    from sleuth.detect.detector import SHIPPED_HEAD, AigenDetector
     from sleuth.imageio import load_image
 
-    det = AigenDetector()
+    det = AigenDetector(SHIPPED_HEAD)
     sel = [it for it in items if it.label == 1][::max(1, 219 // 6)][:6] + [it for it in items if it.label == 0][::70][:6]
     timings = {"ours: full detect (protocol + 2 CLIP forwards + spectral + NPR + reliability)": [],
                "ours: CLIP forward (one)": [], "ours: spectral features": [], "ours: NPR CNN (numpy)": [],

@@ -177,9 +177,10 @@ def test_enroll_new_family(tmp_path):
     res = runner.invoke(app, ["train", "enroll", "my-gen", str(gen), "--out", str(out)])
     assert res.exit_code == 1  # one file failed, the family is still enrolled
     assert "broken.png" in res.stderr
-    head = json.loads(out.read_text())
-    assert "my-gen" in head["families"] and head["families"]["my-gen"]["n"] == 3
     from sleuth.detect import heads
+
+    head = heads.load(out)
+    assert "my-gen" in head["families"] and head["families"]["my-gen"]["n"] == 3
     from sleuth.detect.backbone import ClipBackbone
     from sleuth.detect import protocol
 

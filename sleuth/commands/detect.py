@@ -95,7 +95,6 @@ def register(app: typer.Typer) -> None:
         """Train the detector head (reproduces the shipped one from the aigen manifest)."""
         from ..detect.heads import DETECTORS
         from ..detect.train import train_aigen
-        from ..errors import SleuthError, UsageError
 
         dets = [d.strip() for d in detectors.split(",") if d.strip()]
         bad = [d for d in dets if d not in DETECTORS]
@@ -104,15 +103,8 @@ def register(app: typer.Typer) -> None:
             raise typer.Exit(2)
         cmd = " ".join(["sleuth train aigen", shlex.quote(str(src)), "--out", shlex.quote(str(out)), "--detectors", ",".join(dets),
                         "--fpr", f"{fpr:g}", "--seed", str(seed), "--npr-epochs", str(npr_epochs)])
-        try:
-            head = train_aigen(src, out, detectors=dets, fpr=fpr, cache_dir=cache, seed=seed, npr_epochs=npr_epochs,
-                               command=cmd, log=_err)
-        except UsageError as exc:
-            _err(exc)
-            raise typer.Exit(2)
-        except SleuthError as exc:
-            _err(exc)
-            raise typer.Exit(1)
+        head = _run(lambda: train_aigen(src, out, detectors=dets, fpr=fpr, cache_dir=cache, seed=seed,
+                                        npr_epochs=npr_epochs, command=cmd, log=_err))
         o = head["oof"]
         _err(f"wrote {out}: threshold {head['threshold']:.4f} at FPR {fpr:g}; out-of-fold TPR {o['tpr_at_threshold']:.3f}, FPR {o['fpr_at_threshold']:.3f}")
 
@@ -125,34 +117,35 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Add a generator family for attribution from a folder of its images (nothing else is retrained)."""
         from ..detect.enroll import enroll
-        from ..errors import SleuthError, UsageError
 
-        try:
-            dest, n, failed = enroll(name, folder, head=head, out=out, log=_err)
-        except UsageError as exc:
-            _err(exc)
-            raise typer.Exit(2)
-        except SleuthError as exc:
-            _err(exc)
-            raise typer.Exit(1)
+        dest, n, failed = _run(lambda: enroll(name, folder, head=head, out=out, log=_err))
         _err(f"enrolled '{name}' from {n} image(s) into {dest}")
         if failed:
             raise typer.Exit(1)
 
 
+def _run(fn):
+    """Call fn; usage errors exit 2, other sleuth errors exit 1, each as one line on stderr."""
+    from ..errors import SleuthError, UsageError
+
+    try:
+        return fn()
+    except UsageError as exc:
+        _err(exc)
+        raise typer.Exit(2)
+    except SleuthError as exc:
+        _err(exc)
+        raise typer.Exit(1)
+
+
 def _write_maps(r, out_dir: Path, sha: str) -> dict:
-    import numpy as np
-    from PIL import Image
+    """Write the result's maps with the scan pipeline's writer; returns {name: png path}."""
+    from ..pipeline import write_maps
+    from ..report import Evidence, Report
 
-    from ..util import atomic_path
-
-    paths = {}
-    for k, m in r.maps.items():
-        dest = out_dir / f"{Path(r.path).stem}.{sha[:8]}.{k}.png"
-        with atomic_path(dest) as tmp:
-            Image.fromarray((np.clip(m, 0, 1) * 255).astype("uint8"), "L").save(tmp, "PNG")
-        paths[k] = str(dest)
-    return paths
+    ev = Evidence(analyzer="ai-generated", kind="ai-generated").with_maps(r.maps)
+    write_maps(Report(path=r.path, sha256=sha, evidence=[ev]), out_dir)
+    return ev.details.get("maps", {})
 
 
 def _table(rows: list[dict]) -> None:

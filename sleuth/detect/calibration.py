@@ -80,10 +80,10 @@ def fit_logistic(X, y, C: float = 1.0, balanced: bool = True) -> dict:
     scale = X.std(0) + 1e-6
     clf = LogisticRegression(C=C, max_iter=5000, class_weight="balanced" if balanced else None)
     clf.fit((X - mean) / scale, np.asarray(y))
-    return {"mean": mean.tolist(), "scale": scale.tolist(), "w": clf.coef_[0].tolist(), "b": float(clf.intercept_[0])}
+    w = clf.coef_[0] / scale  # standardisation folded into the weights: logit = X @ w + b
+    return {"w": w.tolist(), "b": float(clf.intercept_[0] - np.sum(clf.coef_[0] * mean / scale))}
 
 
 def apply_logistic(lin: dict, X) -> np.ndarray:
     """Raw logit of a :func:`fit_logistic` model."""
-    X = np.asarray(X, np.float64)
-    return ((X - np.asarray(lin["mean"])) / np.asarray(lin["scale"])) @ np.asarray(lin["w"]) + lin["b"]
+    return np.asarray(X, np.float64) @ np.asarray(lin["w"], np.float64) + float(lin["b"])

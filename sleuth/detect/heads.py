@@ -107,6 +107,7 @@ def fit(F: dict, y, *, detectors=("clip-probe", "rigid", "spectral"), train_vari
     y = np.asarray(y, int)
     n = len(y)
     cf = clip_features or CLIP_FEATURES
+    cf = "+".join(k for k in cf.split("+") if k in F[calib_variant]) or "emb"  # e.g. no "tok" features
     fold = _folds(y, folds, seed)
     dets = [d for d in detectors if d != "npr"]
     oof = {d: np.zeros(n) for d in dets}
@@ -138,8 +139,7 @@ def fit(F: dict, y, *, detectors=("clip-probe", "rigid", "spectral"), train_vari
         head["detectors"][d] = entry
     S = np.stack([oof[d] for d in dets], 1)
     lin = cal.fit_logistic(S, y, C=1.0, balanced=False)
-    w = np.asarray(lin["w"]) / np.asarray(lin["scale"])
-    b = lin["b"] - float(np.sum(np.asarray(lin["w"]) * np.asarray(lin["mean"]) / np.asarray(lin["scale"])))
+    w, b = np.asarray(lin["w"]), float(lin["b"])
     head["fusion"] = {"detectors": dets, "w": w.tolist(), "b": float(b), "method": "logistic stacking of out-of-fold logits"}
     fused_oof = cal.sigmoid(b + S @ w)
     head["threshold"] = cal.threshold_for_fpr(fused_oof[reals], fpr)
@@ -171,7 +171,7 @@ def family_entry(E: np.ndarray, n_items: int | None = None) -> dict:
         radius = float(np.percentile(cos, 5)) - 0.02
     else:
         radius = 0.8
-    return {"centroid": np.round(c, 5).tolist(), "radius": radius, "n": int(n_items or n)}
+    return {"centroid": c.tolist(), "radius": radius, "n": int(n_items or n)}
 
 
 def fit_temperature(families: dict, embs: np.ndarray, fam: np.ndarray) -> float:
@@ -212,12 +212,39 @@ def attribute(head: dict, emb: np.ndarray) -> tuple[str, float | None, dict]:
     return names[i], float(p[i]), sims
 
 
+def _pack(obj):
+    """Long float lists -> {"f32": base64} (keeps the head a few tens of KB); short ones rounded."""
+    import base64
+
+    if isinstance(obj, list) and len(obj) > 64 and all(isinstance(v, (float, int)) for v in obj):
+        return {"f32": base64.b64encode(np.asarray(obj, "<f4").tobytes()).decode()}
+    if isinstance(obj, float):
+        return float(f"{obj:.8g}")
+    if isinstance(obj, list):
+        return [_pack(v) for v in obj]
+    if isinstance(obj, dict):
+        return {k: _pack(v) for k, v in obj.items()}
+    return obj
+
+
+def _unpack(obj):
+    import base64
+
+    if isinstance(obj, dict):
+        if set(obj) == {"f32"}:
+            return np.frombuffer(base64.b64decode(obj["f32"]), "<f4").astype(np.float64).tolist()
+        return {k: _unpack(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_unpack(v) for v in obj]
+    return obj
+
+
 def load(path: str | Path) -> dict:
     from ..errors import ModelNotFoundError
 
     p = Path(path)
     try:
-        head = json.loads(p.read_text())
+        head = _unpack(json.loads(p.read_text()))
     except FileNotFoundError:
         raise ModelNotFoundError("no such detector head file", str(p)) from None
     except (OSError, ValueError) as exc:
@@ -227,18 +254,8 @@ def load(path: str | Path) -> dict:
     return head
 
 
-def _round(obj, nd=6):
-    if isinstance(obj, float):
-        return float(f"{obj:.{nd}g}")
-    if isinstance(obj, list):
-        return [_round(v, nd) for v in obj]
-    if isinstance(obj, dict):
-        return {k: _round(v, nd) for k, v in obj.items()}
-    return obj
-
-
 def save(head: dict, path: str | Path) -> None:
     from ..util import atomic_write_text
 
     head = {k: v for k, v in head.items() if not k.startswith("_")}
-    atomic_write_text(path, json.dumps(_round(head), indent=1, sort_keys=False) + "\n")
+    atomic_write_text(path, json.dumps(_pack(head), indent=1, sort_keys=False) + "\n")

@@ -73,6 +73,12 @@ def spectrum_features(p: np.ndarray) -> np.ndarray:
     return np.asarray(feats, np.float32)
 
 
+def _corr(a: np.ndarray, b: np.ndarray) -> float:
+    a, b = a.ravel() - a.mean(), b.ravel() - b.mean()
+    d = float(np.sqrt((a * a).sum() * (b * b).sum()))
+    return float((a * b).sum() / d) if d > 0 else 0.0
+
+
 def features(rgb: np.ndarray) -> np.ndarray:
     import cv2
 
@@ -81,9 +87,7 @@ def features(rgb: np.ndarray) -> np.ndarray:
     p = tile_spectra(r).mean(axis=(0, 1))
     f = list(spectrum_features(p))
     sd = float(r.std()) + 1e-6
-    f += [np.log(sd), float(((r / sd) ** 4).mean()),
-          float(np.corrcoef(r[:, :-1].ravel(), r[:, 1:].ravel())[0, 1]) if r.size > 4 else 0.0,
-          float(np.corrcoef(r[:-1].ravel(), r[1:].ravel())[0, 1]) if r.size > 4 else 0.0]
+    f += [np.log(sd), float(((r / sd) ** 4).mean()), _corr(r[:, :-1], r[:, 1:]), _corr(r[:-1], r[1:])]
     rc = [residual(rgb[..., c]) for c in range(3)]
     sds = [float(x.std()) + 1e-6 for x in rc]
     f += [float((rc[0] * rc[1]).mean() / (sds[0] * sds[1])), float((rc[1] * rc[2]).mean() / (sds[1] * sds[2])),
