@@ -23,8 +23,11 @@ Design
 * Periodic structures (tiles, fences, facades) match themselves under several pure
   translations along one direction; such families of transforms are dropped (a clone is one
   transform). Found on a development camera photo that scored 28 verified inliers untouched.
-* Score: the largest number of densely verified inliers (or block votes / 4), so 0 when no
-  clone is found.
+* Score per transform: verified inliers x (verified / inliers) x dense fraction of the target
+  hull; the image score is the largest (or block votes / 4), 0 when no clone is found. On the
+  odd-numbered COVERAGE pairs (development half) the plain verified-inlier count scored
+  originals with similar-but-genuine objects up to 82 against 13-413 for the forgeries; this
+  product keeps the originals at <= 17 and most forgeries above 30. Even pairs are reported.
 """
 from __future__ import annotations
 
@@ -147,9 +150,12 @@ def keypoint_clones(g: np.ndarray):
                 t["periodic"] = True
     for t in transforms:
         hm = t.pop("_map")
-        if t["verified"] >= MIN_INLIERS // 2 and not t.get("periodic"):
+        # a clone correlates pixel for pixel: most inliers verified and most of the hull dense;
+        # a similar-but-genuine object matches keypoints but not the pixels between them
+        t["score"] = round(t["verified"] * (t["verified"] / max(1, t["inliers"])) * t["dense_fraction"], 2)
+        if t["verified"] >= MIN_INLIERS // 2 and not t.get("periodic") and t["score"] >= 2:
             heat = np.maximum(heat, hm)
-            best = max(best, t["verified"])
+            best = max(best, t["score"])
     return heat, best, transforms
 
 
@@ -211,5 +217,5 @@ def analyze(rgb: np.ndarray) -> Result:
     heat = np.maximum(kheat, bheat) if bvotes else kheat
     score = float(max(kbest, bvotes / 4.0))
     return Result("copy-move", heat=heat, score=score, reliability=np.ones_like(heat),
-                  details={"verified_inliers": kbest, "block_votes": bvotes, "transforms": transforms[:4],
+                  details={"clone_score": kbest, "block_votes": bvotes, "transforms": transforms[:4],
                            "analysis_scale": round(s, 4)})

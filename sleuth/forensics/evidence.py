@@ -26,6 +26,15 @@ from .common import Result, timed, upsample
 from .fusion import fuse, probability
 
 ANALYZERS = ("ela", "noise", "jpeg-ghost", "jpeg-dq", "copy-move", "resampling", "scaling-attack")
+DESCRIPTIONS = {
+    "ela": "Error level analysis at JPEG 75/85/95, normalised by local texture (heatmap).",
+    "noise": "Local noise-level inconsistency from the wavelet HH band (heatmap).",
+    "jpeg-ghost": "JPEG ghosts: regions with another compression history (JPEG only, heatmap).",
+    "jpeg-dq": "Aligned double quantisation from the DCT coefficients (JPEG only, heatmap).",
+    "copy-move": "Clone detection: SIFT self-matching, RANSAC, dense check, block fallback (heatmap).",
+    "resampling": "Resampled (scaled/rotated) regions from interpolation periodicity (heatmap).",
+    "scaling-attack": "Image-scaling attack check (Decamouflage-style rescaling and spectral tests).",
+}
 _CACHE_ATTR = "_sleuth_forensics"
 
 
@@ -88,7 +97,7 @@ def to_evidence(r: Result, img) -> Evidence:
                   summary=summ, details={"raw_score": None if r.score is None else round(float(r.score), 4),
                                          "reliable": r.reliable, "reason": r.reason, "seconds": round(r.seconds, 3),
                                          **r.details})
-    if r.heat is not None:
+    if r.heat is not None and (r.name != "scaling-attack" or r.details.get("detected")):
         ev.with_maps({"heatmap": upsample(r.heat, img.height, img.width)})
     return ev
 
@@ -102,7 +111,7 @@ def _make(name: str):
 
 
 for _i, _n in enumerate(ANALYZERS):
-    register(_n, kind="manipulation", tier="full", order=60 + _i)(_make(_n))
+    register(_n, kind="manipulation", tier="full", order=60 + _i, description=DESCRIPTIONS[_n])(_make(_n))
 
 
 def fused_evidence(img, ctx=None) -> Evidence:

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .common import NotEnoughSignal, Result, block_reliability, check_size, gray_f32, robust_z, smooth, tiled_features, top_mean
+from .common import NotEnoughSignal, Result, block_reliability, check_size, gray_f32, robust_z, top_mean
 
 WIN = 64
 STEP = 32
