@@ -23,7 +23,7 @@ An index is a directory::
   Readers need no lock.
 * **Search structure, chosen automatically and recorded in the manifest** (numbers from
   ``bench/copydetect.py --scale``, one thread, CPU time per query): exact inner product for SSCD
-  costs 78 ms at 1M, over the 50 ms goal, so ``flat-ip`` is used up to 500k references and IVF-PQ
+  costs 78-106 ms at 1M (two runs), over the 50 ms goal, so ``flat-ip`` is used up to 500k references and IVF-PQ
   (sqrt(n) lists, 64 sub-quantisers x 8 bits = 72 B per image with its id; candidates re-scored
   exactly from SQLite) beyond: 2.4 ms at 1M with nprobe 64, the source of a copy in the top 10
   for 99% of queries (89.5% with nprobe 16). Binary codes (PDQ, pHash) are searched
