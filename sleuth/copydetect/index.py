@@ -135,6 +135,7 @@ class CopyIndex:
         self._faiss: dict[str, tuple[int, Any, int, str]] = {}  # gen, structure, max id, kind of structure
         self._bg: tuple[int, dict[str, np.ndarray]] | None = None
         self._local_cache: dict[int, Any] = {}
+        self._counts: dict[tuple[int, str], int] = {}
 
     # ------------------------------------------------------------------ opening
     @staticmethod
@@ -242,7 +243,12 @@ class CopyIndex:
         return int(row[0]) if row else 0
 
     def count(self, role: str = "reference") -> int:
-        return int(self.db.execute("SELECT COUNT(*) FROM images WHERE role=?", (role,)).fetchone()[0])
+        """Number of images of a role (cached per generation: a COUNT over 1M rows costs ~50 ms)."""
+        key = (self.generation, role)
+        if key not in self._counts:
+            self._counts = {k: v for k, v in self._counts.items() if k[0] == key[0]}
+            self._counts[key] = int(self.db.execute("SELECT COUNT(*) FROM images WHERE role=?", (role,)).fetchone()[0])
+        return self._counts[key]
 
     def stats(self) -> dict[str, Any]:
         db = self.db
