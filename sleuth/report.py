@@ -195,7 +195,15 @@ def heatmap_rgba(heat: np.ndarray, max_side: int = 512) -> np.ndarray:
     return np.dstack([col, a])
 
 
-def thumbnail(rgb: np.ndarray, max_side: int = 512) -> np.ndarray:
+def _jpeg_data_uri(arr: np.ndarray) -> str:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, "JPEG", quality=80)
+    return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+def thumbnail(rgb: np.ndarray, max_side: int = 360) -> np.ndarray:
     import cv2
 
     scale = min(1.0, max_side / max(rgb.shape[:2]))
@@ -210,7 +218,7 @@ h1{font-size:1.4em} .file{border:1px solid #ccc;border-radius:6px;padding:1em;ma
 .err{color:#b00} .ev{margin:.3em 0} .strong{font-weight:bold} .weak,.none{color:#777}
 table{border-collapse:collapse} td,th{border:1px solid #ddd;padding:.2em .5em;font-size:.9em;vertical-align:top}
 .maps{display:flex;flex-wrap:wrap;gap:1em} .map{position:relative;display:inline-block}
-.map img{max-width:360px;display:block} .map img.ov{position:absolute;top:0;left:0;opacity:.75}
+.map div{max-width:360px} .map img.ov{display:block;width:100%;height:100%;opacity:.8}
 .map figcaption{font-size:.8em;text-align:center} details pre{font-size:.8em;white-space:pre-wrap}
 """
 
@@ -222,7 +230,7 @@ def render_html(reports: list[Report], title: str = "sleuth report") -> str:
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
              f"<style>{_CSS}</style></head><body><h1>{html.escape(title)}</h1>",
              f"<p>{len(reports)} file(s); {sum(1 for r in reports if r.error)} failed.</p>"]
-    for r in reports:
+    for i, r in enumerate(reports):
         parts.append("<div class='file'>")
         parts.append(f"<h2>{html.escape(r.path)}</h2>")
         if r.error:
@@ -241,13 +249,15 @@ def render_html(reports: list[Report], title: str = "sleuth report") -> str:
         base = r._thumbnail
         maps = [(e.analyzer, k, v) for e in r.evidence for k, v in e.maps.items()]
         if base is not None and maps:
-            base_uri = _png_data_uri(base)
-            parts.append("<div class='maps'>")
+            import cv2
+
+            # the photo is embedded once per file (CSS background), each map as a small overlay
+            parts.append(f"<style>.b{i}{{background-image:url('{_jpeg_data_uri(base)}');background-size:cover;"
+                         f"width:{base.shape[1]}px;height:{base.shape[0]}px}}</style><div class='maps'>")
             for an, k, m in maps:
-                ov = heatmap_rgba(m, max_side=max(base.shape[:2]))
-                import cv2
-                ov = cv2.resize(ov, (base.shape[1], base.shape[0]), interpolation=cv2.INTER_LINEAR)
-                parts.append(f"<figure class='map'><img src='{base_uri}'><img class='ov' src='{_png_data_uri(ov)}'>"
+                ov = cv2.resize(heatmap_rgba(m, max_side=max(base.shape[:2])), (base.shape[1], base.shape[0]),
+                                interpolation=cv2.INTER_LINEAR)
+                parts.append(f"<figure class='map'><div class='b{i}'><img class='ov' src='{_png_data_uri(ov)}'></div>"
                              f"<figcaption>{html.escape(an)}: {html.escape(k)}</figcaption></figure>")
             parts.append("</div>")
         parts.append("<details><summary>JSON</summary><pre>"

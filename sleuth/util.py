@@ -28,6 +28,10 @@ def atomic_path(dest: str | os.PathLike) -> Iterator[Path]:
         with open(tmp_path, "rb+") as fh:
             fh.flush()
             os.fsync(fh.fileno())
+        # mkstemp creates 0600; give the file the permissions a plain open() would
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp_path, 0o666 & ~umask)
         os.replace(tmp_path, dest)
         with contextlib.suppress(OSError):  # make the rename durable
             dfd = os.open(dest.parent, os.O_RDONLY)
