@@ -9,7 +9,10 @@ lattice with the scale ratio as period, so two cheap checks expose it:
   model input sizes: 128..512): downscale with nearest, bilinear and bicubic, and compare each
   with an antialiased (area) downscale of the same image. For a clean photo both are the same
   scene (grey-level correlation near 1); for an attack the plain downscale is the hidden
-  target, a different picture. Score: 1 - the lowest correlation over sizes and methods.
+  target, a different picture. Score: 1 - the lowest correlation over sizes and methods,
+  after a 5x5 Gaussian blur (sigma 1) of both downscales: on 408 clean development
+  resizes the unblurred score reached 0.24 (nearest-neighbour aliasing of textured photos)
+  against >= 0.60 for attacks; blurred, clean stays <= 0.033 and attacks >= 0.53.
 * **Spectral check** (black-box): the modified pixels are outliers against their 3x3
   median, on a lattice; the log spectrum of the outlier indicator (|I - median3(I)| > 3 x its
   median + 4; centre crop <= 1024 px) is divided by its smoothed background and the highest
