@@ -100,7 +100,7 @@ def train_aigen(src: str | Path, out: str | Path, *, detectors=DEFAULT_DETECTORS
     F = features_by_variant(cache, items, TRAIN_VARIANTS)
     npr_w, npr_oof = None, None
     if "npr" in detectors:
-        npr.__dict__["_require_torch"]()
+        npr._require_torch()  # clear one-line error when torch is absent
         npr_w, npr_oof = train_npr_oof(items, y, NPR_FOLDS, seed, npr_epochs, log=log)
     fams = [it.family for it in items] if use_clip else None
     head = heads.fit(F, y, detectors=[d for d in detectors], fpr=fpr, seed=seed, npr_oof=npr_oof, families=fams)
