@@ -45,6 +45,20 @@ def _files(paths: list[Path], recursive: bool) -> tuple[list[str], list[tuple[st
     return files, problems
 
 
+def _run(fn):
+    """Call fn(); a SleuthError becomes its one-line message and exit 1 (2 for usage errors)."""
+    from ..errors import SleuthError, UsageError
+
+    try:
+        return fn()
+    except UsageError as exc:
+        _err(exc)
+        raise typer.Exit(2)
+    except SleuthError as exc:
+        _err(exc)
+        raise typer.Exit(1)
+
+
 def _labels(items: Optional[list[str]]) -> dict[str, str]:
     out = {}
     for it in items or []:
@@ -73,26 +87,14 @@ def register(app: typer.Typer) -> None:
         fmt: OutFmt = typer.Option(OutFmt.table, "--format", "-f"),
     ) -> None:
         """Add images to an index (broken files are skipped and listed; the rest are added)."""
-        from ..errors import SleuthError, UsageError
         from ..copydetect.index import CopyIndex
 
         labels = _labels(label)
         descs = [d.strip() for d in descriptors.split(",") if d.strip()]
-        try:
-            idx = CopyIndex.create_or_open(index, descs, local_features=not no_local)
-        except UsageError as exc:
-            _err(exc)
-            raise typer.Exit(2)
-        except SleuthError as exc:
-            _err(exc)
-            raise typer.Exit(1)
+        idx = _run(lambda: CopyIndex.create_or_open(index, descs, local_features=not no_local))
         files, problems = _files(paths, recursive)
-        try:
-            res = idx.add(files, role="background" if background else "reference", labels=labels, batch=batch,
-                          progress=sys.stderr.isatty())
-        except SleuthError as exc:
-            _err(exc)
-            raise typer.Exit(1)
+        res = _run(lambda: idx.add(files, role="background" if background else "reference", labels=labels,
+                                   batch=batch, progress=sys.stderr.isatty()))
         for p, why in res.skipped:
             _err(f"{p}: skipped: {why}")
         skipped = problems + res.skipped
@@ -115,14 +117,8 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Remove images by id."""
         from ..copydetect.index import CopyIndex
-        from ..errors import SleuthError
 
-        try:
-            idx = CopyIndex.open(index)
-            removed, missing = idx.remove(ids)
-        except SleuthError as exc:
-            _err(exc)
-            raise typer.Exit(1)
+        removed, missing = _run(lambda: CopyIndex.open(index).remove(ids))
         for i in missing:
             _err(f"{index}: no image with id {i}")
         if fmt == OutFmt.json:
@@ -139,13 +135,8 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Counts, descriptors, search structures and disk use of an index."""
         from ..copydetect.index import CopyIndex
-        from ..errors import SleuthError
 
-        try:
-            st = CopyIndex.open(index).stats()
-        except SleuthError as exc:
-            _err(exc)
-            raise typer.Exit(1)
+        st = _run(lambda: CopyIndex.open(index).stats())
         if fmt == OutFmt.json:
             _emit(st)
         else:
@@ -165,17 +156,15 @@ def register(app: typer.Typer) -> None:
         """Find the references each query is a (possibly edited) copy of."""
         from ..copydetect.api import Matcher
         from ..copydetect.index import CopyIndex
-        from ..errors import SleuthError
+        from ..errors import IndexError_, SleuthError
 
-        try:
+        def open_matcher() -> Matcher:
             m = Matcher(CopyIndex.open(index), verify=not no_verify)
             if m.index.count("reference") == 0:
-                from ..errors import IndexError_
-
                 raise IndexError_("index holds no reference images (add some with 'sleuth index add')", str(index))
-        except SleuthError as exc:
-            _err(exc)
-            raise typer.Exit(1)
+            return m
+
+        m = _run(open_matcher)
         files, problems = _files(queries, recursive)
         out = [{"query": p, "error": f"{p}: {why}", "matches": []} for p, why in problems]
         for f in files:
@@ -202,14 +191,9 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Group near-duplicates; the first path of each cluster is the one to keep."""
         from ..copydetect.dedup import dedup as run_dedup
-        from ..errors import SleuthError
 
         files, problems = _files(paths, recursive)
-        try:
-            res = run_dedup(files, descriptor=descriptor, progress=sys.stderr.isatty())
-        except SleuthError as exc:
-            _err(exc)
-            raise typer.Exit(1)
+        res = _run(lambda: run_dedup(files, descriptor=descriptor, progress=sys.stderr.isatty()))
         for p, why in res.errors:
             _err(f"{p}: {why}")
         if fmt == OutFmt.json:
@@ -235,14 +219,9 @@ def register(app: typer.Typer) -> None:
         """Per generated image its closest reference and copy score; for the set, the replication ratio."""
         from ..copydetect.dedup import replication as run_rep
         from ..copydetect.index import CopyIndex
-        from ..errors import SleuthError
 
         files, problems = _files(generated, recursive)
-        try:
-            res = run_rep(files, CopyIndex.open(index), progress=sys.stderr.isatty())
-        except SleuthError as exc:
-            _err(exc)
-            raise typer.Exit(1)
+        res = _run(lambda: run_rep(files, CopyIndex.open(index), progress=sys.stderr.isatty()))
         failed = [r for r in res.rows if r["error"]]
         for r in failed:
             _err(r["error"])
