@@ -23,7 +23,7 @@ from .common import Result, upsample
 
 # (centre, width) per analyzer, fixed on the development split by bench/forensics.py --calibrate
 CALIBRATION: dict[str, tuple[float, float]] = {
-    # centre = 99th percentile of 220 pristine development photos, width = (p99 - p90) / 4;
+    # centre = 99th percentile of 140 pristine development photos, width = (p99 - p90) / 4;
     # copy-move also counts the odd COVERAGE/NoSo originals (similar-but-genuine objects)
     "ela": (8.262, 0.444),
     "noise": (6.608, 0.745),
