@@ -151,6 +151,17 @@ def register(app: typer.Typer) -> None:
             if row["error"]:
                 _err(row["error"])
             rows.append(row)
+        # report in the order the inputs were given (missing inputs where they were named)
+        args_ = [str(p) for p in paths]
+
+        def _rank(row):
+            path = row["path"]
+            for i, a in enumerate(args_):
+                if path == a or path.startswith(a.rstrip("/") + "/"):
+                    return i
+            return len(args_)
+
+        rows.sort(key=_rank)
         if fmt == FFmt.json:
             from ..util import to_jsonable
 
