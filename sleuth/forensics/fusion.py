@@ -11,9 +11,12 @@ An analyzer whose reliability flag is down (e.g. ELA and noise on a JPEG saved b
 
 * integrity score = max_i p_i: "the strongest analyzer", readable and bounded, and its false
   alarms are at most the sum of the analyzers' (about 1% each by construction).
-* fused map = sum_i p_i * H_i / max(1, sum_i p_i), multiplied by the per-pixel reliability
-  of the analyzers that have one: analyzers that found nothing barely colour it, and flat or
-  clipped areas stay dark.
+* fused map = sum_i (p_i + 0.3) H_i / sum_i (p_i + 0.3): a mean of the maps weighted by
+  confidence, where an analyzer that did not fire still counts 0.3 (the maps localise well
+  even below the 1% image-level operating point). On 40 development tamperings its mean pixel
+  F1 at one fixed threshold was 0.65, against 0.39 for the confidence-scaled sum
+  sum_i p_i H_i / max(1, sum_i p_i) used first, 0.64 with a 0.1 floor and 0.61 for the max.
+  Flat or clipped areas stay dark because every analyzer's own map is zero there.
 """
 from __future__ import annotations
 
@@ -33,6 +36,7 @@ CALIBRATION: dict[str, tuple[float, float]] = {
     "resampling": (4.665, 0.232),
 }
 LOCALISERS = tuple(CALIBRATION)
+MAP_FLOOR = 0.3  # weight of an analyzer that did not fire, in the fused map
 
 
 def probability(r: Result) -> float:
@@ -60,10 +64,11 @@ def fuse(results: dict[str, Result], h: int, w: int, map_size: tuple[int, int] |
     tot = 0.0
     for n in LOCALISERS:
         r = results.get(n)
-        if r is None or r.status != "ok" or r.heat is None or probs[n] <= 0.01:
+        if r is None or r.status != "ok" or r.heat is None:
             continue
-        num += probs[n] * upsample(r.heat, mh, mw)
-        tot += probs[n]
-    fused = num / max(1.0, tot)
+        wgt = probs[n] + MAP_FLOOR
+        num += wgt * upsample(r.heat, mh, mw)
+        tot += wgt
+    fused = num / max(tot, 1e-6)
     score = max(probs.values()) if probs else 0.0
     return float(score), np.clip(fused, 0, 1).astype(np.float32), probs
