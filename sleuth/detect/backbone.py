@@ -8,6 +8,9 @@ Design
   (batch 1), which makes every score reproducible whatever else is scored alongside.
 * Preprocessing follows the carrier's ``preprocess_for_clip``: bicubic resize of the short
   side to 224, centre crop 224, CLIP mean/std. Embeddings are L2-normalised (512-d).
+* A second view: the centre 224x224 crop at native resolution (no resizing), whose projection
+  and tokens (``embn``, ``tokn``) keep pixel-level traces that the resize removes; adding it lifted
+  the leave-one-generator-out median AUC of the clip-probe from 0.946 to 0.963 (bench/aigen.py).
 * ``rigid_pair`` returns the embedding of the image and of the image plus fixed-seed Gaussian
   noise (sigma 0.03 in [0,1] units): RIGID's training-free signal is how far the two move apart.
 * Speed: 0.13 s per forward on one core of this machine (measured, int8, batch 1).
@@ -36,6 +39,16 @@ def to_unit(rgb: np.ndarray, size: int = 224) -> np.ndarray:
     left, top = (nw - size) // 2, (nh - size) // 2
     im = im.crop((left, top, left + size, top + size))
     return np.asarray(im, dtype=np.float32) / 255.0
+
+
+def native_unit(rgb: np.ndarray, size: int = 224) -> np.ndarray:
+    """Centre 224x224 crop at native resolution (no resizing, so pixel-level traces survive);
+    images smaller than 224 fall back to :func:`to_unit`."""
+    h, w = rgb.shape[:2]
+    if min(h, w) < size:
+        return to_unit(rgb, size)
+    y0, x0 = (h - size) // 2, (w - size) // 2
+    return rgb[y0:y0 + size, x0:x0 + size].astype(np.float32) / 255.0
 
 
 def normalise(unit: np.ndarray) -> np.ndarray:
@@ -99,12 +112,13 @@ class ClipBackbone:
     def embed(self, rgb: np.ndarray) -> np.ndarray:
         return self.embed_tensor(normalise(to_unit(rgb)))[0]
 
-    def full(self, rgb: np.ndarray, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(embedding, token features, embedding of the noisy copy): 2 forwards."""
+    def full(self, rgb: np.ndarray, seed: int = 0) -> dict[str, np.ndarray]:
+        """3 forwards: emb/tok (resized view), embn/tokn (native 224 crop), noisy (RIGID copy)."""
         u = to_unit(rgb)
         noise = np.random.default_rng(seed).normal(0, RIGID_SIGMA, u.shape).astype(np.float32)
         e, tok = self.embed_tokens_unit(u)
-        return e, tok, self.embed_tensor(normalise(u + noise))[0]
+        en, tokn = self.embed_tokens_unit(native_unit(rgb))
+        return {"emb": e, "tok": tok, "embn": en, "tokn": tokn, "noisy": self.embed_tensor(normalise(u + noise))[0]}
 
     def rigid_pair(self, rgb: np.ndarray, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
         u = to_unit(rgb)

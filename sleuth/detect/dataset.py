@@ -107,7 +107,8 @@ def load_items(src: str | Path) -> tuple[list[Item], str]:
 
 
 class FeatureCache:
-    """Per (sha256, variant) features: emb (512), tok (1536, float16), rigid (cosine, eval variants), spec (44)."""
+    """Per (sha256, variant) features: emb (512), tok (1536, float16), embn/tokn (native-crop view),
+    rigid (cosine, eval variants), spec (44)."""
 
     def __init__(self, root: str | Path, backbone=None, use_clip: bool = True):
         self.root = Path(root) / protocol.PROTOCOL_VERSION
@@ -130,7 +131,7 @@ class FeatureCache:
         if f.is_file():
             with np.load(f) as z:
                 d = {k: z[k] for k in z.files}
-            if not self.use_clip or ("emb" in d and "tok" in d):
+            if not self.use_clip or all(k in d for k in ("emb", "tok", "embn", "tokn")):
                 return d
         else:
             d = {}
@@ -148,6 +149,11 @@ class FeatureCache:
             if "tok" not in d:
                 e, tok = self.backbone.embed_tokens(x)
                 d["emb"], d["tok"] = e, tok.astype(np.float16)
+            if "tokn" not in d:
+                from .backbone import native_unit
+
+                e, tok = self.backbone.embed_tokens_unit(native_unit(x))
+                d["embn"], d["tokn"] = e, tok.astype(np.float16)
         f.parent.mkdir(parents=True, exist_ok=True)
         tmp = f.with_suffix(".tmp.npz")
         np.savez(tmp, **d)
@@ -161,7 +167,7 @@ class FeatureCache:
         if not self.use_clip:
             return True
         with np.load(f) as z:
-            return "tok" in z.files
+            return "tokn" in z.files
 
     def fill(self, items: list[Item], variants, progress=None) -> None:
         from ..imageio import load_image

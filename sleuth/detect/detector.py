@@ -6,8 +6,8 @@ Design
 ``sleuth train enroll`` in ``~/.cache/sleuth/heads/aigen.json`` / the shipped
 ``sleuth/data/heads/aigen.json``, in that order), the CLIP encoder from the model registry and
 the NPR weights. Each image goes through the same format-neutral protocol as the training
-data (centre crop <= 512 px, JPEG 90), then: CLIP embedding + RIGID noisy embedding (2
-forwards, ~0.26 s), spectral features (~0.04 s), NPR CNN (~0.1-0.3 s in numpy).
+data (centre crop <= 512 px, JPEG 90), then: CLIP embedding and tokens of the resized
+view, of the native 224 crop, and the RIGID noisy embedding (3 forwards, ~0.6 s on this CPU), spectral features (~0.04 s), NPR CNN (~0.1-0.3 s in numpy).
 The tile score map is the NPR logit map passed through the NPR Platt map, placed over the
 analysed centre crop (zero outside it).
 """
@@ -113,8 +113,9 @@ class AigenDetector:
         d = self.head["detectors"]
         feats: dict[str, Any] = {}
         if self.needs_clip:
-            e, tok, en = self.backbone.full(x)
-            feats["emb"], feats["tok"], feats["rigid"] = e[None], tok[None], np.array([1.0 - float(e @ en)])
+            o = self.backbone.full(x)
+            feats.update({k: o[k][None] for k in ("emb", "tok", "embn", "tokn")})
+            feats["rigid"] = np.array([1.0 - float(o["emb"] @ o["noisy"])])
         if "spectral" in d:
             feats["spec"] = spectral.features(x)[None]
         m = None

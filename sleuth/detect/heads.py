@@ -5,8 +5,8 @@ Design
 One JSON file (``sleuth/data/heads/aigen.json``, tens of KB) holds everything inference needs
 beyond the CLIP encoder and the NPR weights (``npr.npz``):
 
-* ``detectors``: ``clip-probe`` (standardised logistic on the 512-d unit CLIP embedding,
-  UnivFD recipe, trained on format-neutral + augmented copies), ``spectral`` (logistic on the
+* ``detectors``: ``clip-probe`` (standardised logistic, UnivFD recipe, on the CLIP projection and
+  last-layer tokens of two views, see CLIP_FEATURES; trained on format-neutral + augmented copies), ``spectral`` (logistic on the
   44 residual-spectrum features), ``rigid`` (training-free: log of 1 - cos(e(x), e(x+noise)),
   only its Platt map is fitted), ``npr`` (CNN, raw logit); each with a Platt map and a
   per-detector threshold at the same FPR (the JSON's ``fired`` list uses them).
@@ -32,9 +32,10 @@ FORMAT = "sleuth-aigen-head/1"
 DETECTORS = ("clip-probe", "rigid", "spectral", "npr")
 C_CLIP = 0.05
 C_SPEC = 0.1
-#: which CLIP features the clip-probe reads: "emb" (512-d projection), "tok" (last-layer CLS +
-#: mean patch token, 1536-d) or "emb+tok"
-CLIP_FEATURES = "emb+tok"
+#: which CLIP features the clip-probe reads, "+"-joined: "emb" (512-d projection), "tok" (last-layer
+#: CLS + mean patch token, 1536-d) of the resized view, "embn"/"tokn" the same for the native 224 crop.
+#: LOGO median AUC (bench/aigen.py): emb 0.931, emb+tok 0.946, embn+tokn 0.951, all four 0.963.
+CLIP_FEATURES = "emb+tok+embn+tokn"
 
 
 def clip_input(feats: dict, which: str) -> np.ndarray:
