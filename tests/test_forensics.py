@@ -240,3 +240,16 @@ def test_scan_has_manipulation_item_with_heatmap_files(tmp_path, pristine_jpeg):
     assert ev is not None and ev.kind == "manipulation" and 0 <= ev.score <= 1
     assert set(ev.details["maps"]) == {"fused"}
     assert rep.get("ela").details["maps"]["heatmap"].endswith(".png")
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_orient_map_matches_exif_transpose(orientation):
+    from PIL import Image as PILImage
+
+    a = np.arange(6 * 10, dtype=np.uint8).reshape(6, 10)
+    ops = {2: PILImage.Transpose.FLIP_LEFT_RIGHT, 3: PILImage.Transpose.ROTATE_180, 4: PILImage.Transpose.FLIP_TOP_BOTTOM,
+           5: PILImage.Transpose.TRANSPOSE, 6: PILImage.Transpose.ROTATE_270, 7: PILImage.Transpose.TRANSVERSE,
+           8: PILImage.Transpose.ROTATE_90}
+    im = PILImage.fromarray(a)
+    expected = np.asarray(im.transpose(ops[orientation])) if orientation in ops else a
+    assert np.array_equal(jpeg.orient_map(a, orientation), expected)
