@@ -19,6 +19,7 @@ from typing import Optional
 
 import typer
 
+from .commands._common import err, expand_inputs
 from .errors import SleuthError, UsageError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -27,9 +28,6 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 COMMAND_MODULES = ["detect", "forensics", "copydetect", "watermark", "service", "bench"]
 
 
-def err(msg: str) -> None:
-    """One line on stderr."""
-    typer.echo(" ".join(str(msg).split()), err=True)
 
 
 class Fmt(str, Enum):
@@ -68,7 +66,6 @@ def scan(
 ) -> None:
     """Analyse images and report provenance, watermark, AI-generation, manipulation and copy evidence."""
     from .analyzers import select
-    from .imageio import iter_image_paths
     from .pipeline import scan_many
     from .report import render_html, render_table
 
@@ -78,12 +75,7 @@ def scan(
     except UsageError as exc:
         err(exc)
         raise typer.Exit(2)
-    files, problems = iter_image_paths(list(paths), recursive=recursive)
-    for p, why in problems:
-        err(f"{p}: {why}")
-    if not files and not problems:
-        err("no files to scan")
-        raise typer.Exit(2)
+    files, problems = expand_inputs(list(paths), recursive)
     options = {"trust_list": str(trust_list) if trust_list else None, "watermark_keys": list(key or ([os.environ["SLEUTH_WATERMARK_KEY"]] if os.environ.get("SLEUTH_WATERMARK_KEY") else [])),
                "index": str(index) if index else None, "max_pixels": max_pixels,
                "maps_dir": str(maps_dir) if maps_dir else None}

@@ -15,13 +15,18 @@ from typing import Optional
 import typer
 
 
+from ._common import err as _err
+from ._common import expand_inputs
+from ._common import run_or_exit as _run
+
+
+def _files(paths, recursive):
+    return expand_inputs(paths, recursive, require=False)
+
+
 class OutFmt(str, Enum):
     table = "table"
     json = "json"
-
-
-def _err(msg: object) -> None:
-    typer.echo(" ".join(str(msg).split()), err=True)
 
 
 def _emit(doc: object, out: Optional[Path] = None) -> None:
@@ -33,30 +38,6 @@ def _emit(doc: object, out: Optional[Path] = None) -> None:
     else:
         atomic_write_text(out, text)
         _err(f"wrote {out}")
-
-
-def _files(paths: list[Path], recursive: bool) -> tuple[list[str], list[tuple[str, str]]]:
-    """Expand files/folders; inputs that do not exist are reported on stderr and returned."""
-    from ..imageio import iter_image_paths
-
-    files, problems = iter_image_paths(list(paths), recursive=recursive)
-    for p, why in problems:
-        _err(f"{p}: {why}")
-    return files, problems
-
-
-def _run(fn):
-    """Call fn(); a SleuthError becomes its one-line message and exit 1 (2 for usage errors)."""
-    from ..errors import SleuthError, UsageError
-
-    try:
-        return fn()
-    except UsageError as exc:
-        _err(exc)
-        raise typer.Exit(2)
-    except SleuthError as exc:
-        _err(exc)
-        raise typer.Exit(1)
 
 
 def _labels(items: Optional[list[str]]) -> dict[str, str]:

@@ -18,8 +18,8 @@ from typing import Optional
 import typer
 
 
-def _err(msg) -> None:
-    typer.echo(" ".join(str(msg).split()), err=True)
+from ._common import err as _err
+from ._common import run_or_exit as _run
 
 
 class DFmt(str, Enum):
@@ -123,19 +123,6 @@ def register(app: typer.Typer) -> None:
         if failed:
             raise typer.Exit(1)
 
-
-def _run(fn):
-    """Call fn; usage errors exit 2, other sleuth errors exit 1, each as one line on stderr."""
-    from ..errors import SleuthError, UsageError
-
-    try:
-        return fn()
-    except UsageError as exc:
-        _err(exc)
-        raise typer.Exit(2)
-    except SleuthError as exc:
-        _err(exc)
-        raise typer.Exit(1)
 
 
 def _write_maps(r, out_dir: Path, sha: str) -> dict:

@@ -20,8 +20,8 @@ from typing import Optional
 import typer
 
 
-def _err(msg) -> None:
-    typer.echo(" ".join(str(msg).split()), err=True)
+from ._common import err as _err
+from ._common import expand_inputs
 
 
 class WFmt(str, Enum):
@@ -38,18 +38,6 @@ def _method_or_exit(method: str):
     except SleuthError as exc:
         _err(exc)
         raise typer.Exit(2)
-
-
-def _files_or_exit(paths: list[Path], recursive: bool):
-    from ..imageio import iter_image_paths
-
-    files, problems = iter_image_paths(list(paths), recursive=recursive)
-    for p, why in problems:
-        _err(f"{p}: {why}")
-    if not files and not problems:
-        _err("no input files")
-        raise typer.Exit(2)
-    return files, problems
 
 
 def register(app: typer.Typer) -> None:
@@ -86,7 +74,7 @@ def register(app: typer.Typer) -> None:
         if not (0.05 <= strength <= 8):
             _err(f"--strength must be between 0.05 and 8, got {strength}")
             raise typer.Exit(2)
-        files, problems = _files_or_exit(paths, recursive)
+        files, problems = expand_inputs(paths, recursive)
         rows, failed = [], len(problems)
         for f in files:
             try:
@@ -133,7 +121,7 @@ def register(app: typer.Typer) -> None:
         except UsageError as exc:
             _err(exc)
             raise typer.Exit(2)
-        files, problems = _files_or_exit(paths, recursive)
+        files, problems = expand_inputs(paths, recursive)
         rows, failed = [], len(problems)
         for f in files:
             try:
