@@ -29,8 +29,8 @@ class FFmt(str, Enum):
     json = "json"
 
 
-def _err(msg: str) -> None:
-    typer.echo(" ".join(str(msg).split()), err=True)
+from ._common import err as _err
+from ._common import expand_inputs
 
 
 def write_png_map(m: np.ndarray, h: int, w: int, dest: Path, strip: int = 1024) -> None:
@@ -123,7 +123,6 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Forensic heatmaps (ELA, noise, JPEG ghost/double quantisation, copy-move, resampling), fused map,
         integrity score and image-scaling attack check; one PNG per map in --out."""
-        from ..imageio import iter_image_paths
 
         try:
             sizes = _parse_sizes(scaling_size)
@@ -133,12 +132,7 @@ def register(app: typer.Typer) -> None:
         if out.exists() and not out.is_dir():
             _err(f"{out}: --out must be a folder")
             raise typer.Exit(2)
-        files, problems = iter_image_paths(list(paths), recursive=recursive)
-        for p, why in problems:
-            _err(f"{p}: {why}")
-        if not files and not problems:
-            _err("no files to analyse")
-            raise typer.Exit(2)
+        files, problems = expand_inputs(list(paths), recursive)
         options = {"scaling_sizes": sizes, "max_pixels": max_pixels}
         rows = [{"path": p, "error": why, "score": None, "verdict": None, "maps": {}, "scaling_attack": None,
                  "analyzers": {}} for p, why in problems]
