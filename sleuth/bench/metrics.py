@@ -48,6 +48,14 @@ def balanced_accuracy(y_true, pred) -> float:
     return float(0.5 * ((p[y]).mean() + (~p[~y]).mean()))
 
 
+def _pr_curve(scores, is_positive, n_ground_truth: int) -> tuple[np.ndarray, np.ndarray]:
+    """Precision and recall after each prediction, predictions sorted by decreasing score."""
+    s = np.asarray(scores, float)
+    tp = np.asarray(is_positive, bool)[np.argsort(-s, kind="stable")]
+    ntp = np.cumsum(tp)
+    return ntp / np.arange(1, len(tp) + 1), ntp / n_ground_truth
+
+
 def micro_ap(scores, is_positive, n_ground_truth: int) -> float:
     """Micro average precision as in facebookresearch/isc2021 ``isc/metrics.py``.
 
@@ -55,30 +63,18 @@ def micro_ap(scores, is_positive, n_ground_truth: int) -> float:
     ``n_ground_truth`` is the number of query->reference ground-truth pairs (queries without a
     reference in the index count only as sources of false positives).
     """
-    s = np.asarray(scores, float)
-    tp = np.asarray(is_positive, bool)
     if n_ground_truth <= 0:
         return float("nan")
-    order = np.argsort(-s, kind="stable")
-    tp = tp[order]
-    ntp = np.cumsum(tp)
-    precision = ntp / np.arange(1, len(tp) + 1)
-    recall = ntp / n_ground_truth
+    precision, recall = _pr_curve(scores, is_positive, n_ground_truth)
     # isc2021: sum over recall increments of precision (rectangle rule on the PR curve)
     delta_recall = np.diff(np.concatenate([[0.0], recall]))
     return float(np.sum(delta_recall * precision))
 
 
 def recall_at_precision(scores, is_positive, n_ground_truth: int, precision: float = 0.9) -> float:
-    s = np.asarray(scores, float)
-    tp = np.asarray(is_positive, bool)
-    if n_ground_truth <= 0 or s.size == 0:
+    if n_ground_truth <= 0 or np.asarray(scores).size == 0:
         return float("nan")
-    order = np.argsort(-s, kind="stable")
-    tp = tp[order]
-    ntp = np.cumsum(tp)
-    prec = ntp / np.arange(1, len(tp) + 1)
-    rec = ntp / n_ground_truth
+    prec, rec = _pr_curve(scores, is_positive, n_ground_truth)
     ok = prec >= precision
     return float(rec[ok].max()) if ok.any() else 0.0
 
