@@ -285,7 +285,7 @@ def shipped_head_text() -> str:
     return "\n".join([
         "### The shipped head (sleuth/data/heads/aigen.json + npr.npz)", "",
         f"Produced by `{pv['command']}` from `{pv['data']}` (protocol {pv['protocol']}, training variants {', '.join(pv['train_variants'])}).",
-        f"Fusion weights on the detectors' logits: " + ", ".join(f"{d} {w:+.3f}" for d, w in zip(h['fusion']['detectors'], h['fusion']['w'])) + ".",
+        "Fusion weights on the detectors' logits: " + ", ".join(f"{d} {w:+.3f}" for d, w in zip(h['fusion']['detectors'], h['fusion']['w'])) + ".",
         f"Default threshold {h['threshold']:.4f} on the fused probability for {h['fpr_target']:.0%} FPR; on its own out-of-fold development scores "
         f"(all generators seen, so optimistic for new ones) TPR {o['tpr_at_threshold']:.3f} at FPR {o['fpr_at_threshold']:.3f} "
         f"({o['n_ai']} AI, {o['n_real']} real). The leave-one-generator-out tables above are the honest estimate for unseen generators.",

@@ -36,7 +36,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("SLEUTH_ORT_THREADS", "1")
 
 import numpy as np  # noqa: E402
-from PIL import Image, ImageDraw, ImageFont  # noqa: E402
+from PIL import Image  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -318,8 +318,6 @@ def calibrate(args):
     """Fit the copy-score logistic weights and the decision threshold on the calibration split."""
     from sklearn.linear_model import LogisticRegression
 
-    from sleuth.copydetect.verify import MIN_INLIERS
-
     paths = split_paths()["calib"]
     n_ref = len(paths) * 45 // 100
     n_bg = len(paths) * 15 // 100
@@ -394,7 +392,7 @@ def quality(args):
     truth = [t for _, t, _ in queries]
     fams = [f for _, _, f in queries]
     print(f"{len(refs)} refs, {len(bgs)} background, {len(queries)} queries built in {time.time() - t0:.0f}s", file=sys.stderr)
-    rows, tim = [], []
+    rows = []
     results: dict[str, dict] = {}
 
     def add(name, preds, t_desc, t_search):

@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 from sleuth.cli import app
 from sleuth.copydetect import verify as V
 from sleuth.copydetect.index import FORMAT_VERSION, MANIFEST, CopyIndex
-from sleuth.errors import IndexError_, SleuthError
+from sleuth.errors import IndexError_
 
 from .conftest import encode, natural_image
 

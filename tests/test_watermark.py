@@ -1,7 +1,6 @@
 """sleuth's watermark: keys, ECC, embedding/detection, false positives, bad input, CLI, scan."""
 from __future__ import annotations
 
-import io
 import json
 
 import numpy as np

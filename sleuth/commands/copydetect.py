@@ -6,7 +6,6 @@ still processed and reported, 2 usage errors. ``--format json`` prints exactly o
 """
 from __future__ import annotations
 
-import json
 import sys
 from enum import Enum
 from pathlib import Path

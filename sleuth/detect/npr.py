@@ -63,14 +63,12 @@ def load_weights(path: str | Path) -> dict:
 
 def _require_torch():
     try:
-        import torch  # noqa: F401
+        import torch
     except ImportError:
         from ..errors import UsageError
 
         raise UsageError("training the npr detector needs torch (pip install 'sleuth[torch]'); "
                          "train without it with --detectors clip-probe,rigid,spectral") from None
-    import torch
-
     return torch
 
 
