@@ -22,7 +22,7 @@ import importlib
 import os
 import traceback
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Literal
 
 from .imageio import LoadedImage
 from .report import Evidence
@@ -42,6 +42,11 @@ BUILTIN_MODULES = [
 ]
 
 
+#: what an analyzer's evidence is: a *claim* carried by metadata (can be stripped or forged) or a
+#: *signal* read from the pixels themselves. The report summary reads this, never analyzer names.
+Role = Literal["claim", "signal"]
+
+
 @dataclass
 class AnalyzerSpec:
     name: str
@@ -50,6 +55,7 @@ class AnalyzerSpec:
     tier: str = "fast"
     order: int = 100
     description: str = ""
+    role: Role = "signal"
 
 
 @dataclass
@@ -62,6 +68,9 @@ class ScanContext:
     """
 
     options: dict[str, Any] = field(default_factory=dict)
+    #: per-image results shared between analyzers (owned by the pipeline, emptied for every image);
+    #: an analyzer that reuses another's work reads it here, never from attributes on the image
+    cache: dict[str, Any] = field(default_factory=dict)
 
     def get(self, key: str, default: Any = None) -> Any:
         return self.options.get(key, default)
@@ -71,10 +80,35 @@ _REGISTRY: dict[str, AnalyzerSpec] = {}
 _LOADED = False
 
 
-def register(name: str, *, kind: str, tier: str = "fast", order: int = 100, description: str = "") -> Callable[[AnalyzerFn], AnalyzerFn]:
+def register(name: str, *, kind: str, tier: str = "fast", order: int = 100, description: str = "",
+             role: Role | None = None) -> Callable[[AnalyzerFn], AnalyzerFn]:
+    """Register an analyzer under ``name``.
+
+    Parameters
+    ----------
+    name : str
+        Registry name (``--analyzers`` uses it).
+    kind : str
+        Evidence kind (provenance, watermark, ai-generated, manipulation, copy).
+    tier : {"fast", "full"}
+        ``fast`` reads bytes and metadata; ``full`` adds pixel work.
+    order : int
+        Position in reports (lower first).
+    description : str
+        One line for ``sleuth scan --help`` and the docs (default: the docstring's first line).
+    role : {"claim", "signal"}, optional
+        Whether the evidence is a metadata claim or a pixel signal (default: claim for the
+        provenance kind, signal otherwise).
+
+    Returns
+    -------
+    callable
+        A decorator that registers and returns the function unchanged.
+    """
     def deco(fn: AnalyzerFn) -> AnalyzerFn:
         _REGISTRY[name] = AnalyzerSpec(name=name, kind=kind, fn=fn, tier=tier, order=order,
-                                       description=description or (fn.__doc__ or "").strip().split("\n")[0])
+                                       description=description or (fn.__doc__ or "").strip().split("\n")[0],
+                                       role=role or ("claim" if kind == "provenance" else "signal"))
         return fn
 
     return deco

@@ -34,8 +34,10 @@ def scan(source: Any, analyzers: list[str] | None = None, *, tier: str = "full",
         return rep
     rep = Report(path=img.path, sha256=img.sha256, format=img.format, width=img.width,
                  height=img.height, bytes=len(img.data) if img.data else None, notes=list(img.notes))
+    ctx.cache.clear()
     for spec in specs:
         rep.evidence.extend(_an.run_analyzer(spec, img, ctx))
+    ctx.cache.clear()
     rep.summary = summarise(rep)
     maps_dir = ctx.get("maps_dir")
     if maps_dir:

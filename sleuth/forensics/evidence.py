@@ -5,7 +5,7 @@ Design
 Seven analyzers (kind "manipulation", tier "full"): ``ela``, ``noise``, ``jpeg-ghost``,
 ``jpeg-dq``, ``copy-move``, ``resampling``, ``scaling-attack``, plus ``manipulation``, the
 fusion. Analyzers never call each other, so the per-image results are computed once by
-:func:`analyze_image` and cached on the LoadedImage: running the fused item alone costs the
+:func:`analyze_image` and cached in the scan context's per-image cache: running the fused item alone costs the
 same as running all of them. Each item has ``score`` = a probability-like value in [0,1]
 (higher = more likely manipulated), ``details.raw_score`` on the analyzer's own scale,
 ``details.reliable`` and a reason, and one heatmap the size of the image (above 12 MP the map
@@ -64,7 +64,7 @@ def _run(name: str, img, ctx) -> Result:
 
 def analyze_image(img, ctx=None, names=ANALYZERS) -> dict[str, Result]:
     """Run (or reuse) the forensic analyzers on one image."""
-    cache = img.__dict__.setdefault(_CACHE_ATTR, {})
+    cache = ctx.cache.setdefault(_CACHE_ATTR, {}) if ctx is not None else {}
     for n in names:
         if n not in cache:
             cache[n] = _run(n, img, ctx)
