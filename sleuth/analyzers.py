@@ -19,12 +19,13 @@ Registering::
 from __future__ import annotations
 
 import importlib
-import os
 import traceback
 from dataclasses import dataclass, field
 from typing import Any, Callable, Literal
 
 from .imageio import LoadedImage
+from .options import ScanOptions, parse_options
+from .settings import get_settings
 from .report import Evidence
 
 AnalyzerFn = Callable[[LoadedImage, "ScanContext"], "Evidence | list[Evidence] | None"]
@@ -62,17 +63,20 @@ class AnalyzerSpec:
 class ScanContext:
     """Configuration shared by the analyzers of one scan.
 
-    ``options`` carries analyzer settings by name, e.g. ``trust_list`` (PEM path for C2PA),
-    ``watermark_keys`` (list of keys for sleuth's own mark), ``index`` (copy-detection index
-    directory), ``maps_dir`` (where heatmap PNGs go), ``fpr`` (known-watermark decision FPR).
+    ``options`` is the validated :class:`~sleuth.options.ScanOptions` of the scan (a dict given
+    here is validated into one); analyzers read it with ``ctx.get(name)``.
     """
 
-    options: dict[str, Any] = field(default_factory=dict)
+    options: ScanOptions = field(default_factory=ScanOptions)
     #: per-image results shared between analyzers (owned by the pipeline, emptied for every image);
     #: an analyzer that reuses another's work reads it here, never from attributes on the image
     cache: dict[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        self.options = parse_options(self.options)
+
     def get(self, key: str, default: Any = None) -> Any:
+        """Option ``key`` (a :class:`~sleuth.options.ScanOptions` field), or ``default`` when unset."""
         return self.options.get(key, default)
 
 
@@ -119,7 +123,7 @@ def load_builtin() -> None:
     if _LOADED:
         return
     _LOADED = True
-    extra = [m for m in os.environ.get("SLEUTH_ANALYZER_MODULES", "").split(",") if m]
+    extra = get_settings().extra_analyzer_modules()
     for mod in BUILTIN_MODULES + extra:
         try:
             importlib.import_module(mod)
@@ -152,7 +156,7 @@ def run_analyzer(spec: AnalyzerSpec, img: LoadedImage, ctx: ScanContext) -> list
         out = spec.fn(img, ctx)
     except Exception as exc:  # one analyzer's crash never stops the others
         msg = " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
-        if os.environ.get("SLEUTH_DEBUG"):
+        if get_settings().debug:
             traceback.print_exc()
         return [Evidence(analyzer=spec.name, kind=spec.kind, verdict=None, strength="none",
                          summary=f"analyzer failed: {msg}", error=msg)]

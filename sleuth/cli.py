@@ -11,98 +11,21 @@ from __future__ import annotations
 
 import importlib
 import json
-import os
 import sys
-from enum import Enum
 from pathlib import Path
 from typing import Optional
 
 import typer
 
-from .commands._common import err, expand_inputs
-from .errors import SleuthError, UsageError
+from .commands._common import err, usage_exit, write_output
+from .errors import SleuthError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="sleuth: image forensics and provenance with calibrated, explainable evidence.")
 
-COMMAND_MODULES = ["detect", "forensics", "copydetect", "watermark", "service", "bench"]
+COMMAND_MODULES = ["scan", "detect", "forensics", "copydetect", "watermark", "service", "bench"]
 
 
-
-
-class Fmt(str, Enum):
-    table = "table"
-    json = "json"
-    jsonl = "jsonl"
-    html = "html"
-
-
-def write_output(text: str, out: Optional[Path], default_name: str) -> None:
-    """Write text atomically to ``out`` (a file, or a folder receiving ``default_name``), else stdout."""
-    from .util import atomic_write_text
-
-    if out is None:
-        sys.stdout.write(text if text.endswith("\n") else text + "\n")
-        return
-    dest = out / default_name if (out.is_dir() or str(out).endswith("/")) else out
-    atomic_write_text(dest, text)
-    err(f"wrote {dest}")
-
-
-@app.command()
-def scan(
-    paths: list[Path] = typer.Argument(..., help="Image files or folders."),
-    recursive: bool = typer.Option(False, "--recursive", "-r", help="Descend into sub-folders."),
-    fmt: Fmt = typer.Option(Fmt.table, "--format", "-f", help="table, json, jsonl or html."),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output file or folder (default stdout)."),
-    jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="Worker processes."),
-    analyzers: Optional[str] = typer.Option(None, "--analyzers", "-a", help="Comma-separated analyzer names (default: all of the tier)."),
-    fast: bool = typer.Option(False, "--fast", help="Only the fast tier: C2PA, metadata, known watermarks."),
-    trust_list: Optional[Path] = typer.Option(None, "--trust-list", help="PEM bundle of trusted C2PA signers."),
-    key: Optional[list[str]] = typer.Option(None, "--key", help="Watermark key(s) to look for (default: $SLEUTH_WATERMARK_KEY, one key, spaces allowed)."),
-    index: Optional[Path] = typer.Option(None, "--index", envvar="SLEUTH_INDEX", help="Copy-detection index to match against."),
-    maps_dir: Optional[Path] = typer.Option(None, "--maps-dir", help="Write heatmap PNGs here."),
-    max_pixels: Optional[int] = typer.Option(None, "--max-pixels", help="Refuse images above this many pixels (default 100 MP)."),
-) -> None:
-    """Analyse images and report provenance, watermark, AI-generation, manipulation and copy evidence."""
-    from .analyzers import select
-    from .pipeline import scan_many
-    from .report import render_html, render_table
-
-    names = [a.strip() for a in analyzers.split(",") if a.strip()] if analyzers else None
-    try:
-        select(names, tier="fast" if fast else "full")
-    except UsageError as exc:
-        err(exc)
-        raise typer.Exit(2)
-    files, problems = expand_inputs(list(paths), recursive)
-    options = {"trust_list": str(trust_list) if trust_list else None, "watermark_keys": list(key or ([os.environ["SLEUTH_WATERMARK_KEY"]] if os.environ.get("SLEUTH_WATERMARK_KEY") else [])),
-               "index": str(index) if index else None, "max_pixels": max_pixels,
-               "maps_dir": str(maps_dir) if maps_dir else None}
-    keep_maps = fmt == Fmt.html
-    failed = 0
-    reports = []
-    stream = fmt == Fmt.jsonl and out is None
-    for rep in scan_many(files, jobs=jobs, analyzers=names, tier="fast" if fast else "full",
-                         options=options, keep_maps=keep_maps, progress=sys.stderr.isatty()):
-        if rep.error:
-            failed += 1
-            err(rep.error)
-        if stream:
-            sys.stdout.write(json.dumps(rep.to_dict(), ensure_ascii=False) + "\n")
-            sys.stdout.flush()
-        else:
-            reports.append(rep)
-    if fmt == Fmt.table:
-        render_table(reports)
-    elif fmt == Fmt.json:
-        write_output(json.dumps([r.to_dict() for r in reports], indent=2, ensure_ascii=False), out, "report.json")
-    elif fmt == Fmt.jsonl and not stream:
-        write_output("".join(json.dumps(r.to_dict(), ensure_ascii=False) + "\n" for r in reports), out, "report.jsonl")
-    elif fmt == Fmt.html:
-        write_output(render_html(reports), out, "report.html")
-    if failed or problems:
-        raise typer.Exit(1)
 
 
 models_app = typer.Typer(help="Model registry: where each model resolves from.", no_args_is_help=True)
@@ -144,14 +67,21 @@ def models_path(name: str) -> None:
 
 
 @app.command()
-def schema(out: Optional[Path] = typer.Option(None, "--out", "-o")) -> None:
-    """Print the JSON schema of the scan report."""
-    from pydantic import TypeAdapter
+def schema(
+    command: str = typer.Argument("scan", help="Command whose --format json document to describe."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write the schema here instead of stdout."),
+    all_: Optional[Path] = typer.Option(None, "--all", help="Write every command's schema into this folder."),
+) -> None:
+    """Print the JSON schema of a command's --format json output (docs/schemas/ holds them all)."""
+    from .results import SCHEMAS, schema_of, write_schemas
 
-    from .report import Report
-
-    text = json.dumps(TypeAdapter(list[Report]).json_schema(), indent=2)
-    write_output(text, out, "report.schema.json")
+    if all_ is not None:
+        for p in write_schemas(all_):
+            typer.echo(str(p))
+        return
+    if command not in SCHEMAS:
+        usage_exit(f"unknown command {command!r}; schemas exist for {', '.join(SCHEMAS)}")
+    write_output(json.dumps(schema_of(command), indent=2, sort_keys=True), out, f"{command}.schema.json")
 
 
 @app.command()

@@ -32,8 +32,9 @@ from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 from .errors import ImageLoadError
 from .util import sha256_bytes
 
-DEFAULT_MAX_PIXELS = int(os.environ.get("SLEUTH_MAX_PIXELS", 100_000_000))
-DEFAULT_MAX_BYTES = int(os.environ.get("SLEUTH_MAX_BYTES", 512 * 1024 * 1024))
+#: defaults when neither the caller nor the settings (SLEUTH_MAX_PIXELS / SLEUTH_MAX_BYTES) say otherwise
+DEFAULT_MAX_PIXELS = 100_000_000
+DEFAULT_MAX_BYTES = 512 * 1024 * 1024
 
 _HEIF_REGISTERED = False
 
@@ -146,8 +147,11 @@ def _to_rgb_array(im: Image.Image, notes: list[str]) -> tuple[np.ndarray, np.nda
     return np.ascontiguousarray(np.asarray(im.convert("RGB"))), alpha, bit_depth
 
 
-def read_source(source: Any, max_bytes: int = DEFAULT_MAX_BYTES) -> tuple[bytes, str]:
+def read_source(source: Any, max_bytes: int | None = None) -> tuple[bytes, str]:
     """Return (bytes, display name) for a path, bytes or a binary file object."""
+    from .settings import get_settings
+
+    max_bytes = int(max_bytes or get_settings().max_bytes)
     if isinstance(source, (bytes, bytearray, memoryview)):
         data = bytes(source)
         if len(data) > max_bytes:
@@ -184,12 +188,14 @@ def load_image(
     source: Any,
     *,
     max_pixels: int | None = None,
-    max_bytes: int = DEFAULT_MAX_BYTES,
+    max_bytes: int | None = None,
     name: str | None = None,
 ) -> LoadedImage:
     """Decode ``source`` (path, bytes, file object or PIL image) into a :class:`LoadedImage`."""
     _register_plugins()
-    max_pixels = int(max_pixels or DEFAULT_MAX_PIXELS)
+    from .settings import get_settings
+
+    max_pixels = int(max_pixels or get_settings().max_pixels)
     if isinstance(source, Image.Image):
         im = source
         data = b""

@@ -80,7 +80,9 @@ register_model(ModelSpec(
 
 
 def cache_dir() -> Path:
-    return Path(os.environ.get("SLEUTH_CACHE") or Path.home() / ".cache" / "sleuth")
+    from .settings import get_settings
+
+    return get_settings().cache_dir()
 
 
 def carriers_dir() -> Path:
@@ -112,7 +114,9 @@ def resolve(name: str, path: str | os.PathLike | None = None, *, download: bool 
     if spec is None:
         raise ModelNotFoundError(f"unknown model '{name}'; known: {', '.join(sorted(MODELS))}")
     tried: list[str] = []
-    explicit = path or os.environ.get(_env_var(name))
+    from .settings import get_settings
+
+    explicit = path or get_settings().model_path(name)
     if explicit:
         p = Path(explicit).expanduser()
         if p.is_file():
@@ -133,7 +137,7 @@ def resolve(name: str, path: str | os.PathLike | None = None, *, download: bool 
     else:
         tried.append("carrier package (none ships this model)")
     if download is None:
-        download = os.environ.get("SLEUTH_OFFLINE", "") not in ("1", "true", "yes")
+        download = not get_settings().offline
     if spec.url and download:
         try:
             return _download(spec, cached)

@@ -15,14 +15,16 @@ from PIL import Image
 
 from . import analyzers as _an
 from .errors import SleuthError
+from .options import ScanOptions, parse_options
 from .imageio import load_image
+from .maps import write_maps
 from .report import Report, summarise, thumbnail
 
 
 def scan(source: Any, analyzers: list[str] | None = None, *, tier: str = "full",
-         options: dict[str, Any] | None = None, keep_maps: bool = True) -> Report:
+         options: "ScanOptions | dict[str, Any] | None" = None, keep_maps: bool = True) -> Report:
     """Analyse one image (path, bytes, file object or PIL image) and return its Report."""
-    ctx = _an.ScanContext(options=dict(options or {}))
+    ctx = _an.ScanContext(options=parse_options(options))
     specs = _an.select(analyzers, tier=tier)
     name = str(source) if isinstance(source, (str, os.PathLike)) else (
         "<PIL image>" if isinstance(source, Image.Image) else "<bytes>")
@@ -47,30 +49,10 @@ def scan(source: Any, analyzers: list[str] | None = None, *, tier: str = "full",
     return rep
 
 
-def write_maps(rep: Report, out_dir: Path) -> None:
-    """Write every heatmap as an 8-bit PNG (white = suspicious) and record paths in details."""
-    import numpy as np
-
-    from .util import atomic_path
-
-    stem = Path(rep.path).stem or "image"
-    tag = (rep.sha256 or "")[:8]
-    for e in rep.evidence:
-        if not e.maps:
-            continue
-        paths = {}
-        for k, m in e.maps.items():
-            dest = out_dir / f"{stem}.{tag}.{e.analyzer}.{k}.png"
-            with atomic_path(dest) as tmp:
-                Image.fromarray((np.clip(m, 0, 1) * 255).astype("uint8"), "L").save(tmp, "PNG")
-            paths[k] = str(dest)
-        e.details["maps"] = paths
-
-
 _WORKER: dict[str, Any] = {}
 
 
-def _init_worker(analyzers: list[str] | None, tier: str, options: dict[str, Any], keep_maps: bool) -> None:
+def _init_worker(analyzers: list[str] | None, tier: str, options: ScanOptions, keep_maps: bool) -> None:
     # one thread per process: the pool is the parallelism
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     try:
@@ -91,11 +73,11 @@ def _scan_worker(path: str) -> Report:
 
 
 def scan_many(paths: Iterable[str], jobs: int = 1, analyzers: list[str] | None = None, *,
-              tier: str = "full", options: dict[str, Any] | None = None, keep_maps: bool = False,
+              tier: str = "full", options: "ScanOptions | dict[str, Any] | None" = None, keep_maps: bool = False,
               progress: bool = False) -> Iterator[Report]:
     """Scan many paths, yielding reports in input order."""
     paths = [str(p) for p in paths]
-    options = dict(options or {})
+    options = parse_options(options)
     bar = _progress(len(paths)) if progress and len(paths) > 1 else None
     try:
         if jobs <= 1 or len(paths) <= 1:

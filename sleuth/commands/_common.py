@@ -1,9 +1,43 @@
-"""Helpers shared by every command: one-line errors, exit codes, input expansion."""
+"""What every command shares: one ``--format`` type, one emit function, one way to run the pipeline.
+
+Design
+------
+Commands only parse arguments and render. :func:`analyse` runs
+:func:`sleuth.pipeline.scan_many` on the expanded inputs with typed
+:class:`~sleuth.options.ScanOptions` and reports every failure as one stderr line;
+:func:`emit` writes a command's rows as a table, JSON, JSONL or HTML (atomically with
+``--out``). Exit codes everywhere: 0 every input analysed, 1 some failed (the rest still
+reported), 2 usage error.
+"""
 from __future__ import annotations
 
+import sys
+from enum import Enum
 from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator, Optional
 
 import typer
+
+
+class Format(str, Enum):
+    """Output format of every command."""
+
+    table = "table"
+    json = "json"
+    jsonl = "jsonl"
+    html = "html"
+
+
+FORMAT_HELP = "Output: table (for people), json (one document), jsonl (one object per line, streamed) or html (a self-contained page)."
+
+
+def format_option(default: Format = Format.table) -> Any:
+    """The ``--format/-f`` option, the same in every command."""
+    return typer.Option(default, "--format", "-f", help=FORMAT_HELP)
+
+
+def out_option(help_: str = "Write the output to this file (or folder) atomically instead of stdout.") -> Any:
+    return typer.Option(None, "--out", "-o", help=help_)
 
 
 def err(msg: object) -> None:
@@ -11,7 +45,13 @@ def err(msg: object) -> None:
     typer.echo(" ".join(str(msg).split()), err=True)
 
 
-def run_or_exit(fn):
+def usage_exit(msg: object) -> None:
+    """A usage error: one line, exit 2."""
+    err(msg)
+    raise typer.Exit(2)
+
+
+def run_or_exit(fn: Callable[[], Any]) -> Any:
     """Call fn(); a UsageError exits 2, another SleuthError exits 1, each as one line on stderr."""
     from ..errors import SleuthError, UsageError
 
@@ -39,3 +79,151 @@ def expand_inputs(paths: list[Path], recursive: bool, require: bool = True) -> t
         err("no input files")
         raise typer.Exit(2)
     return files, problems
+
+
+def parse_options_or_exit(**options: Any) -> Any:
+    """Validate scan options (one usage error naming every bad option)."""
+    from ..options import parse_options
+
+    return run_or_exit(lambda: parse_options(options))
+
+
+class Batch:
+    """Runs the pipeline over a command's inputs and counts failures.
+
+    Parameters
+    ----------
+    paths, recursive
+        The command's inputs (files and folders).
+    analyzers : list of str, optional
+        Analyzer selection (default: all of ``tier``).
+    tier : {"fast", "full"}
+    options : ScanOptions
+    jobs : int
+        Worker processes.
+    keep_maps : bool
+        Keep thumbnails for the HTML renderer.
+    """
+
+    def __init__(self, paths: list[Path], recursive: bool, *, analyzers: Optional[list[str]] = None,
+                 tier: str = "full", options: Any = None, jobs: int = 1, keep_maps: bool = False,
+                 quiet: bool = False) -> None:
+        from ..analyzers import select
+
+        run_or_exit(lambda: select(analyzers, tier=tier))
+        self.args = [str(p) for p in paths]
+        self.files, self.problems = expand_inputs(list(paths), recursive)
+        self.analyzers, self.tier, self.options = analyzers, tier, options
+        self.jobs, self.keep_maps, self.quiet = jobs, keep_maps, quiet
+        self.failed = len(self.problems)
+
+    def reports(self) -> Iterator[Any]:
+        """Reports in input order (missing inputs first as error reports); failures on stderr."""
+        from ..pipeline import scan_many
+        from ..report import Report
+
+        # a missing input is reported where it was named among the arguments
+        pending = sorted(((self._rank(p), i, p, why) for i, (p, why) in enumerate(self.problems)), reverse=True)
+        progress = sys.stderr.isatty() and not self.quiet
+        for rep in scan_many(self.files, jobs=self.jobs, analyzers=self.analyzers, tier=self.tier,
+                             options=self.options, keep_maps=self.keep_maps, progress=progress):
+            while pending and pending[-1][0] <= self._rank(rep.path):
+                _, _, p, why = pending.pop()
+                yield Report(path=p, error=f"{p}: {why}")
+            if rep.error:
+                self.failed += 1
+                err(rep.error)
+            yield rep
+        while pending:
+            _, _, p, why = pending.pop()
+            yield Report(path=p, error=f"{p}: {why}")
+
+    def _rank(self, path: str) -> int:
+        for i, a in enumerate(self.args):
+            if path == a or path.startswith(a.rstrip("/") + "/"):
+                return i
+        return len(self.args)
+
+    def exit(self) -> None:
+        """Exit 1 when any input failed."""
+        if self.failed:
+            raise typer.Exit(1)
+
+
+def _dump(row: Any, indent: Optional[int] = None) -> str:
+    from pydantic_core import to_jsonable_python
+
+    from ..util import dumps
+
+    return dumps(to_jsonable_python(row), indent=indent)
+
+
+def write_output(text: str, out: Optional[Path], default_name: str) -> None:
+    """Write text atomically to ``out`` (a file, or a folder receiving ``default_name``), else stdout."""
+    from ..util import atomic_write_text
+
+    if out is None:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+        sys.stdout.flush()
+        return
+    dest = out / default_name if (out.is_dir() or str(out).endswith("/")) else out
+    atomic_write_text(dest, text)
+    err(f"wrote {dest}")
+
+
+def emit(rows: Iterable[Any], fmt: Format, out: Optional[Path] = None, *, name: str,
+         table: Optional[Callable[[list[Any]], None]] = None,
+         html: Optional[Callable[[list[Any]], str]] = None, document: Any = None) -> list[Any]:
+    """Write a command's rows in ``fmt``; JSONL to stdout streams row by row.
+
+    Parameters
+    ----------
+    rows : iterable
+        Pydantic models (or JSON-ready values), consumed once.
+    fmt : Format
+    out : Path, optional
+        File or folder to write atomically (default stdout).
+    name : str
+        Command name, used for default file names (``<name>.json``).
+    table : callable, optional
+        Renders the collected rows for people (default: one JSON object per line).
+    html : callable, optional
+        Renders the collected rows as an HTML page; without it ``--format html`` is a usage error.
+    document : any, optional
+        For ``json``: the document to write instead of the list of rows (e.g. a summary object).
+
+    Returns
+    -------
+    list
+        The rows, collected.
+    """
+    if fmt == Format.html and html is None:
+        usage_exit(f"--format html is not available for '{name}'; use table, json or jsonl")
+    collected: list[Any] = []
+    if fmt == Format.jsonl and out is None:
+        for r in rows:
+            collected.append(r)
+            sys.stdout.write(_dump(r) + "\n")
+            sys.stdout.flush()
+        return collected
+    collected = list(rows)
+    if fmt == Format.table:
+        if table is not None:
+            table(collected)
+        else:
+            for r in collected:
+                typer.echo(_dump(r))
+    elif fmt == Format.json:
+        doc = document if document is not None else collected
+        write_output(_dump(doc, indent=2), out, f"{name}.json")
+    elif fmt == Format.jsonl:
+        write_output("".join(_dump(r) + "\n" for r in collected), out, f"{name}.jsonl")
+    elif html is not None:
+        write_output(html(collected), out, f"{name}.html")
+    return collected
+
+
+def split_names(text: Optional[str]) -> Optional[list[str]]:
+    """``"a, b"`` -> ``["a", "b"]``; None or empty -> None."""
+    names = [a.strip() for a in (text or "").split(",") if a.strip()]
+    return names or None

@@ -8,24 +8,26 @@ adds a generator family to a head without retraining anything else.
 """
 from __future__ import annotations
 
-import json
 import shlex
-import sys
-from enum import Enum
 from pathlib import Path
 from typing import Optional
 
 import typer
 
 
+from ._common import Batch, Format, emit, format_option, out_option, parse_options_or_exit
 from ._common import err as _err
 from ._common import run_or_exit as _run
 
 
-class DFmt(str, Enum):
-    table = "table"
-    json = "json"
+DETECT_EXAMPLES = """
 
+Examples:
+
+  sleuth detect photo.jpg
+
+  sleuth detect DIR -r --format json > detect.json
+"""
 
 DETECT_HELP = "Probability that each image is AI-generated, the decision at the calibrated default FPR, per-detector scores and the generator family."
 
@@ -34,53 +36,45 @@ def register(app: typer.Typer) -> None:
     train_app = typer.Typer(help="Train the AI-image detector head or enrol a generator.", no_args_is_help=True)
     app.add_typer(train_app, name="train")
 
-    @app.command("detect", help=DETECT_HELP)
+    @app.command("detect", help=DETECT_HELP + DETECT_EXAMPLES)
     def detect_cmd(
         paths: list[Path] = typer.Argument(..., help="Image files or folders."),
-        recursive: bool = typer.Option(False, "--recursive", "-r"),
-        fmt: DFmt = typer.Option(DFmt.table, "--format", "-f", help="table or json"),
-        head: Optional[Path] = typer.Option(None, "--head", envvar="SLEUTH_AIGEN_HEAD", help="Detector head JSON (default: enrolled user head, else shipped)."),
+        recursive: bool = typer.Option(False, "--recursive", "-r", help="Descend into sub-folders."),
+        fmt: Format = format_option(),
+        out: Optional[Path] = out_option(),
+        head: Optional[Path] = typer.Option(None, "--head", help="Detector head JSON (default: $SLEUTH_AIGEN_HEAD, else the enrolled user head, else the shipped one)."),
         maps_dir: Optional[Path] = typer.Option(None, "--maps-dir", help="Write the tile score maps as PNGs here."),
-        max_pixels: Optional[int] = typer.Option(None, "--max-pixels"),
+        max_pixels: Optional[int] = typer.Option(None, "--max-pixels", help="Refuse images above this many pixels (default 100 MP)."),
+        jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="Worker processes."),
+        quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
     ) -> None:
         from ..detect.detector import AigenDetector
-        from ..errors import SleuthError
-        from ..imageio import iter_image_paths, load_image
+        from ..report import render_html
+        from ..results import DETECT_ANALYZERS, detect_result
 
-        try:
-            det = AigenDetector(head)
+        options = parse_options_or_exit(aigen_head=head, maps_dir=maps_dir, max_pixels=max_pixels)
+
+        def preflight() -> None:
+            det = AigenDetector.shared(options.aigen_head)
             if det.needs_clip:
-                det.backbone  # a missing encoder is one error for the whole run, not one per file
-            files, problems = iter_image_paths(list(paths), recursive=recursive)
-        except SleuthError as exc:
-            _err(exc)
-            raise typer.Exit(1)
-        for p, why in problems:
-            _err(f"{p}: {why}")
-        if not files and not problems:
-            _err("no files to analyse")
-            raise typer.Exit(2)
-        rows, failed = [], len(problems)
-        for p, why in problems:
-            rows.append({"path": p, "error": why})
-        for f in files:
-            try:
-                img = load_image(f, max_pixels=max_pixels)
-                r = det.analyse(img, with_map=maps_dir is not None)
-                row = r.to_dict()
-                if maps_dir is not None and r.maps:
-                    row["maps"] = _write_maps(r, Path(maps_dir), img.sha256)
-            except SleuthError as exc:
-                failed += 1
-                _err(exc)
-                row = {"path": f, "error": str(exc)}
-            rows.append(row)
-        if fmt == DFmt.json:
-            sys.stdout.write(json.dumps(rows, indent=2, ensure_ascii=False) + "\n")
-        else:
-            _table(rows)
-        if failed:
-            raise typer.Exit(1)
+                det.backbone  # noqa: B018 - a missing encoder is one error for the whole run, not one per file
+
+        _run(preflight)
+        batch = Batch(paths, recursive, analyzers=DETECT_ANALYZERS, options=options, jobs=jobs,
+                      keep_maps=fmt == Format.html, quiet=quiet)
+        reports: list = []
+
+        def rows():
+            for rep in batch.reports():
+                reports.append(rep)
+                row = detect_result(rep)
+                if row.error and not rep.error:
+                    batch.failed += 1
+                    _err(row.error)
+                yield row
+
+        emit(rows(), fmt, out, name="detect", table=_table, html=lambda _rows: render_html(reports))
+        batch.exit()
 
     @train_app.command("aigen")
     def train_aigen_cmd(
@@ -125,29 +119,21 @@ def register(app: typer.Typer) -> None:
 
 
 
-def _write_maps(r, out_dir: Path, sha: str) -> dict:
-    """Write the result's maps with the scan pipeline's writer; returns {name: png path}."""
-    from ..pipeline import write_maps
-    from ..report import Evidence, Report
-
-    ev = Evidence(analyzer="ai-generated", kind="ai-generated").with_maps(r.maps)
-    write_maps(Report(path=r.path, sha256=sha, evidence=[ev]), out_dir)
-    return ev.details.get("maps", {})
-
-
-def _table(rows: list[dict]) -> None:
+def _table(rows: list) -> None:
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     t = Table(title="sleuth detect")
     for c in ("file", "P(AI)", "verdict", "detectors", "family", "reliability"):
         t.add_column(c, overflow="fold")
-    for r in rows:
+    for row in rows:
+        r = row.model_dump()
         if r.get("error"):
-            t.add_row(str(r["path"]), "", "[red]error[/red]", f"[red]{r['error']}[/red]", "", "")
+            t.add_row(escape(str(r["path"])), "", "[red]error[/red]", f"[red]{escape(r['error'])}[/red]", "", "")
             continue
         dets = " ".join(f"{k}={v:.2f}" for k, v in r["detectors"].items())
         fam = "" if r["family"] is None else f"{r['family']}" + (f" {r['family_probability']:.2f}" if r["family_probability"] else "")
         rel = r["reliability"]["level"] + (f" ({', '.join(r['reliability']['flags'])})" if r["reliability"]["flags"] else "")
-        t.add_row(str(r["path"]), f"{r['probability']:.3f}", r["verdict"], dets, fam, rel)
+        t.add_row(escape(str(r["path"])), f"{r['probability']:.3f}", r["verdict"], dets, fam, rel)
     Console().print(t)

@@ -21,10 +21,11 @@ so FAISS binary indexes search them by Hamming distance.
 """
 from __future__ import annotations
 
-import os
 import threading
 from dataclasses import dataclass
 from typing import Callable, Iterable
+
+from ..settings import get_settings
 
 import numpy as np
 
@@ -110,7 +111,7 @@ def _session(model: str):
             from ..models import resolve
 
             so = ort.SessionOptions()
-            so.intra_op_num_threads = int(os.environ.get("SLEUTH_ORT_THREADS", os.environ.get("OMP_NUM_THREADS", "0")) or 0)
+            so.intra_op_num_threads = get_settings().ort_threads
             so.log_severity_level = 3
             _SESSIONS[model] = ort.InferenceSession(str(resolve(model)), so, providers=["CPUExecutionProvider"])
         return _SESSIONS[model]
@@ -140,7 +141,7 @@ def _torchscript_sscd():
     url = MODELS["sscd"].url
     dest = cache_dir() / "models" / "sscd_disc_mixup.torchscript.pt"
     if not dest.is_file():
-        if os.environ.get("SLEUTH_OFFLINE", "") in ("1", "true", "yes"):
+        if get_settings().offline:
             raise ModelNotFoundError(f"SSCD TorchScript not in {dest} and SLEUTH_OFFLINE=1")
         import urllib.request
 

@@ -46,6 +46,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from ..errors import IndexError_, SleuthError, UsageError
+from ..settings import get_settings
 from ..util import atomic_path, atomic_write_text
 from . import descriptors as D
 
@@ -220,7 +221,7 @@ class CopyIndex:
 
         from filelock import FileLock, Timeout
 
-        timeout = float(os.environ.get("SLEUTH_INDEX_LOCK_TIMEOUT", 30) if timeout is None else timeout)
+        timeout = float(get_settings().index_lock_timeout if timeout is None else timeout)
         lock = FileLock(str(self.root / ".write.lock"))
 
         @contextlib.contextmanager

@@ -21,6 +21,8 @@ import os
 import threading
 
 import numpy as np
+
+from ..settings import get_settings
 from PIL import Image
 
 CLIP_MEAN = np.array([0.48145466, 0.4578275, 0.40821073], dtype=np.float32).reshape(3, 1, 1)
@@ -69,7 +71,7 @@ class ClipBackbone:
 
         self.path = str(resolve("clip-vit-b16", path))
         so = ort.SessionOptions()
-        so.intra_op_num_threads = int(os.environ.get("SLEUTH_THREADS", os.environ.get("OMP_NUM_THREADS", "0")) or 0)
+        so.intra_op_num_threads = get_settings().threads
         so.log_severity_level = 3
         self.session = ort.InferenceSession(self.path, so, providers=["CPUExecutionProvider"])
         self.input = self.session.get_inputs()[0].name

@@ -33,7 +33,9 @@ def user_head_path() -> Path:
 
 
 def default_head_path() -> Path:
-    env = os.environ.get("SLEUTH_AIGEN_HEAD")
+    from ..settings import get_settings
+
+    env = get_settings().aigen_head
     if env:
         return Path(env)
     u = user_head_path()

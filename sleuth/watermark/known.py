@@ -142,7 +142,7 @@ def _trustmark_decode(img: LoadedImage) -> dict[str, Any]:  # pragma: no cover -
 @register("known-watermark", kind="watermark", tier="fast", order=40)
 def analyze(img: LoadedImage, ctx: ScanContext) -> Evidence:
     """Publicly known invisible marks: Stable Diffusion v1/v2, SDXL (dwtDct) and TrustMark."""
-    fpr = float(ctx.get("fpr") or DEFAULT_FPR)
+    fpr = float(ctx.get("known_watermark_fpr") or DEFAULT_FPR)
     checked: dict[str, Any] = {}
     details: dict[str, Any] = {"fpr": fpr, "checked": checked}
     found: list[tuple[str, dict[str, Any]]] = []

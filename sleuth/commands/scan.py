@@ -1,0 +1,50 @@
+"""``sleuth scan``: every analyzer of a tier (or a selection) over files and folders."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from ._common import Batch, Format, emit, format_option, out_option, parse_options_or_exit, split_names
+
+SCAN_EXAMPLES = """
+
+Examples:
+
+  sleuth scan photo.jpg
+
+  sleuth scan DIR -r --format json --jobs 2 > report.json
+
+  sleuth scan DIR --fast --format jsonl | jq .summary.origin
+"""
+
+
+def register(app: typer.Typer) -> None:
+    @app.command(help="Analyse images and report provenance, watermark, AI-generation, manipulation and copy evidence." + SCAN_EXAMPLES)
+    def scan(
+        paths: list[Path] = typer.Argument(..., help="Image files or folders."),
+        recursive: bool = typer.Option(False, "--recursive", "-r", help="Descend into sub-folders."),
+        fmt: Format = format_option(),
+        out: Optional[Path] = out_option(),
+        jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="Worker processes."),
+        analyzers: Optional[str] = typer.Option(None, "--analyzers", "-a", help="Comma-separated analyzer names (default: all of the tier; `sleuth analyzers` lists them)."),
+        fast: bool = typer.Option(False, "--fast", help="Only the fast tier: C2PA, metadata, known watermarks."),
+        trust_list: Optional[Path] = typer.Option(None, "--trust-list", help="PEM bundle of trusted C2PA signers."),
+        key: Optional[list[str]] = typer.Option(None, "--key", help="Watermark key(s) to look for (default: $SLEUTH_WATERMARK_KEY, one key, spaces allowed)."),
+        index: Optional[Path] = typer.Option(None, "--index", help="Copy-detection index to match against (default: $SLEUTH_INDEX)."),
+        maps_dir: Optional[Path] = typer.Option(None, "--maps-dir", help="Write heatmap PNGs here (one per map, at the image's size)."),
+        max_pixels: Optional[int] = typer.Option(None, "--max-pixels", help="Refuse images above this many pixels (default 100 MP)."),
+        quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    ) -> None:
+        from ..report import render_html, render_table
+        from ..settings import get_settings
+
+        st = get_settings()
+        options = parse_options_or_exit(
+            trust_list=trust_list, watermark_keys=list(key or ([st.watermark_key] if st.watermark_key else [])),
+            index=index or st.index, max_pixels=max_pixels, maps_dir=maps_dir)
+        batch = Batch(paths, recursive, analyzers=split_names(analyzers), tier="fast" if fast else "full",
+                      options=options, jobs=jobs, keep_maps=fmt == Format.html, quiet=quiet)
+        emit(batch.reports(), fmt, out, name="report", table=render_table, html=render_html)
+        batch.exit()
