@@ -28,6 +28,14 @@ COMMAND_MODULES = ["scan", "detect", "forensics", "copydetect", "watermark", "se
 
 
 
+@app.callback()
+def _main() -> None:
+    """sleuth: image forensics and provenance with calibrated, explainable evidence."""
+    from .settings import reload_settings
+
+    reload_settings()  # each invocation reads the environment it runs in (tests invoke many in one process)
+
+
 models_app = typer.Typer(help="Model registry: where each model resolves from.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
 

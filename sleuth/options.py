@@ -35,8 +35,8 @@ class ScanOptions(BaseModel):
     # watermarks
     watermark_keys: list[str] = Field(default_factory=list, description="Keys of sleuth's own mark to look for (never reported).")
     watermark_method: str = Field("sleuth", description="Own-mark method: sleuth, dwtDct, dwtDctSvd, rivaGan or trustmark.")
-    watermark_fpr: float = Field(1e-6, gt=0, lt=1, description="False-positive rate of the own-mark 'present' decision.")
-    known_watermark_fpr: float = Field(1e-6, gt=0, lt=1, description="False-positive rate of the known-mark (SD/SDXL) decision.")
+    watermark_fpr: float = Field(1e-6, gt=0, le=1, description="False-positive rate of the own-mark 'present' decision.")
+    known_watermark_fpr: float = Field(1e-6, gt=0, le=1, description="False-positive rate of the known-mark (SD/SDXL) decision.")
     # AI-generated detection
     aigen_head: Optional[Path] = Field(None, description="Detector head JSON (default: enrolled user head, else shipped).")
     # forensics

@@ -106,11 +106,17 @@ def scan_many(paths: Iterable[str], jobs: int = 1, analyzers: list[str] | None =
 
 
 def _progress(total: int):
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from .progress import progress_bar
 
-    prog = Progress(TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TimeRemainingColumn(), console=Console(stderr=True), transient=True)
-    prog.start()
-    task = prog.add_task("scanning", total=total)
-    return prog, task
+    cm = progress_bar(total, "scanning")
+    advance = cm.__enter__()
+
+    class _Bar:
+        def advance(self, _task: object) -> None:
+            advance()
+
+        def stop(self) -> None:
+            cm.__exit__(None, None, None)
+
+    bar = _Bar()
+    return bar, None

@@ -40,6 +40,14 @@ def out_option(help_: str = "Write the output to this file (or folder) atomicall
     return typer.Option(None, "--out", "-o", help=help_)
 
 
+def progress_iter(items: Any, description: str, show: bool = True) -> Iterator[Any]:
+    """Iterate with a progress bar on stderr when it is a terminal (see :mod:`sleuth.progress`)."""
+    from ..progress import enabled
+    from ..progress import progress_iter as _it
+
+    return _it(items, description, show and enabled())
+
+
 def err(msg: object) -> None:
     """One line on stderr."""
     typer.echo(" ".join(str(msg).split()), err=True)

@@ -7,15 +7,14 @@ still processed and reported, 2 usage errors. ``--format json`` prints exactly o
 from __future__ import annotations
 
 import sys
-from enum import Enum
 from pathlib import Path
 from typing import Optional
 
 import typer
 
 
+from ._common import Batch, Format, emit, expand_inputs, format_option, out_option, parse_options_or_exit
 from ._common import err as _err
-from ._common import expand_inputs
 from ._common import run_or_exit as _run
 
 
@@ -23,20 +22,9 @@ def _files(paths, recursive):
     return expand_inputs(paths, recursive, require=False)
 
 
-class OutFmt(str, Enum):
-    table = "table"
-    json = "json"
-
-
-def _emit(doc: object, out: Optional[Path] = None) -> None:
-    from ..util import atomic_write_text, dumps
-
-    text = dumps(doc, indent=2) + "\n"
-    if out is None:
-        sys.stdout.write(text)
-    else:
-        atomic_write_text(out, text)
-        _err(f"wrote {out}")
+def _emit(doc: object, fmt: Format, name: str, out: Optional[Path] = None) -> None:
+    """A one-document command (index add/remove/stats, dedup, replication): JSON or JSONL of the document."""
+    emit([doc], fmt, out, name=name, document=doc, table=lambda _rows: None)
 
 
 def _labels(items: Optional[list[str]]) -> dict[str, str]:
@@ -64,10 +52,11 @@ def register(app: typer.Typer) -> None:
         descriptors: str = typer.Option("sscd,pdq", "--descriptors", help="Descriptors of a new index (comma-separated: sscd, sscd-distilled, pdq, phash)."),
         no_local: bool = typer.Option(False, "--no-local-features", help="New index: do not store SIFT features (verification then reads reference files)."),
         batch: int = typer.Option(16, "--batch", min=1, help="Images per atomic commit."),
-        fmt: OutFmt = typer.Option(OutFmt.table, "--format", "-f"),
+        fmt: Format = format_option(),
     ) -> None:
         """Add images to an index (broken files are skipped and listed; the rest are added)."""
         from ..copydetect.index import CopyIndex
+        from ..results import IndexAddResult
 
         labels = _labels(label)
         descs = [d.strip() for d in descriptors.split(",") if d.strip()]
@@ -78,10 +67,11 @@ def register(app: typer.Typer) -> None:
         for p, why in res.skipped:
             _err(f"{p}: skipped: {why}")
         skipped = problems + res.skipped
-        if fmt == OutFmt.json:
-            _emit({"index": str(index), "added": [{"id": i, "path": p} for i, p in res.added],
-                   "skipped": [{"path": p, "reason": r} for p, r in skipped],
-                   "duplicates": [{"path": p, "existing_id": i} for p, i in res.duplicates], "stats": idx.stats()})
+        if fmt != Format.table:
+            _emit(IndexAddResult(index=str(index), added=[{"id": i, "path": p} for i, p in res.added],
+                                 skipped=[{"path": p, "reason": r} for p, r in skipped],
+                                 duplicates=[{"path": p, "existing_id": i} for p, i in res.duplicates],
+                                 stats=idx.stats()), fmt, "index-add")
         else:
             typer.echo(f"added {len(res.added)} image(s) to {index}; skipped {len(skipped)}; "
                        f"{len(res.duplicates)} already indexed (same sha256); "
@@ -93,7 +83,7 @@ def register(app: typer.Typer) -> None:
     def index_remove(
         index: Path = typer.Argument(..., help="Index directory."),
         ids: list[int] = typer.Argument(..., help="Image ids to remove."),
-        fmt: OutFmt = typer.Option(OutFmt.table, "--format", "-f"),
+        fmt: Format = format_option(),
     ) -> None:
         """Remove images by id."""
         from ..copydetect.index import CopyIndex
@@ -101,8 +91,10 @@ def register(app: typer.Typer) -> None:
         removed, missing = _run(lambda: CopyIndex.open(index).remove(ids))
         for i in missing:
             _err(f"{index}: no image with id {i}")
-        if fmt == OutFmt.json:
-            _emit({"index": str(index), "removed": removed, "not_found": missing})
+        if fmt != Format.table:
+            from ..results import IndexRemoveResult
+
+            _emit(IndexRemoveResult(index=str(index), removed=removed, not_found=missing), fmt, "index-remove")
         else:
             typer.echo(f"removed {len(removed)} image(s); {len(missing)} id(s) not found")
         if missing:
@@ -111,14 +103,14 @@ def register(app: typer.Typer) -> None:
     @index_app.command("stats")
     def index_stats(
         index: Path = typer.Argument(..., help="Index directory."),
-        fmt: OutFmt = typer.Option(OutFmt.table, "--format", "-f"),
+        fmt: Format = format_option(),
     ) -> None:
         """Counts, descriptors, search structures and disk use of an index."""
         from ..copydetect.index import CopyIndex
 
         st = _run(lambda: CopyIndex.open(index).stats())
-        if fmt == OutFmt.json:
-            _emit(st)
+        if fmt != Format.table:
+            _emit(st, fmt, "index-stats")
         else:
             for k, v in st.items():
                 typer.echo(f"{k:16} {v}")
@@ -131,42 +123,45 @@ def register(app: typer.Typer) -> None:
         recursive: bool = typer.Option(False, "--recursive", "-r"),
         no_verify: bool = typer.Option(False, "--no-verify", help="Skip local (SIFT) verification: faster, less robust."),
         copies_only: bool = typer.Option(False, "--copies-only", help="Only list matches decided to be copies."),
-        fmt: OutFmt = typer.Option(OutFmt.table, "--format", "-f"),
+        fmt: Format = format_option(),
+        out: Optional[Path] = out_option(),
+        jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="Worker processes."),
+        quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
     ) -> None:
-        """Find the references each query is a (possibly edited) copy of."""
-        from ..copydetect.api import Matcher
-        from ..copydetect.index import CopyIndex
-        from ..errors import IndexError_, SleuthError
+        from ..copydetect.api import matcher_for
+        from ..errors import IndexError_
+        from ..report import render_html
+        from ..results import SEARCH_ANALYZERS, search_result
 
-        def open_matcher() -> Matcher:
-            m = Matcher(CopyIndex.open(index), verify=not no_verify)
+        def open_matcher() -> None:
+            m = matcher_for(index, verify=not no_verify)
             if m.index.count("reference") == 0:
                 raise IndexError_("index holds no reference images (add some with 'sleuth index add')", str(index))
-            return m
 
-        m = _run(open_matcher)
-        files, problems = _files(queries, recursive)
-        out = [{"query": p, "error": f"{p}: {why}", "matches": []} for p, why in problems]
-        for f in files:
-            try:
-                ms = [x for x in m.match(f, top_k=top_k) if x.is_copy or not copies_only]
-                out.append({"query": f, "error": None, "matches": [x.to_dict() for x in ms]})
-            except SleuthError as exc:
-                _err(exc)
-                out.append({"query": f, "error": str(exc), "matches": []})
-        if fmt == OutFmt.json:
-            _emit(out)
-        else:
-            _table_search(out)
-        if any(r["error"] for r in out):
-            raise typer.Exit(1)
+        _run(open_matcher)
+        options = parse_options_or_exit(index=index, copy_top_k=top_k, copy_verify=not no_verify)
+        batch = Batch(queries, recursive, analyzers=SEARCH_ANALYZERS, options=options, jobs=jobs,
+                      keep_maps=fmt == Format.html, quiet=quiet)
+        reports: list = []
+
+        def rows():
+            for rep in batch.reports():
+                reports.append(rep)
+                row = search_result(rep, copies_only=copies_only)
+                if row.error and not rep.error:
+                    batch.failed += 1
+                    _err(row.error)
+                yield row
+
+        emit(rows(), fmt, out, name="search", table=_table_search, html=lambda _rows: render_html(reports))
+        batch.exit()
 
     @app.command()
     def dedup(
         paths: list[Path] = typer.Argument(..., help="Image files or folders."),
         recursive: bool = typer.Option(False, "--recursive", "-r"),
         descriptor: str = typer.Option("sscd", "--descriptor", help="Global descriptor (sscd or sscd-distilled)."),
-        fmt: OutFmt = typer.Option(OutFmt.table, "--format", "-f"),
+        fmt: Format = format_option(),
         out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write the JSON here instead of stdout."),
     ) -> None:
         """Group near-duplicates; the first path of each cluster is the one to keep."""
@@ -176,8 +171,8 @@ def register(app: typer.Typer) -> None:
         res = _run(lambda: run_dedup(files, descriptor=descriptor, progress=sys.stderr.isatty()))
         for p, why in res.errors:
             _err(f"{p}: {why}")
-        if fmt == OutFmt.json:
-            _emit(res.clusters, out)
+        if fmt != Format.table:
+            _emit(res.clusters, fmt, "dedup", out)
         else:
             for c in res.clusters:
                 typer.echo(f"keep {c[0]}")
@@ -193,7 +188,7 @@ def register(app: typer.Typer) -> None:
         generated: list[Path] = typer.Argument(..., help="Folder(s) or files of generated images."),
         index: Path = typer.Option(..., "--index", help="Index of the training/reference images."),
         recursive: bool = typer.Option(False, "--recursive", "-r"),
-        fmt: OutFmt = typer.Option(OutFmt.table, "--format", "-f"),
+        fmt: Format = format_option(),
         out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write the JSON here instead of stdout."),
     ) -> None:
         """Per generated image its closest reference and copy score; for the set, the replication ratio."""
@@ -205,10 +200,12 @@ def register(app: typer.Typer) -> None:
         failed = [r for r in res.rows if r["error"]]
         for r in failed:
             _err(r["error"])
-        if fmt == OutFmt.json:
-            _emit({"index": str(index), "images": res.rows, "n_images": res.n_ok, "n_copies": res.n_copies,
-                   "replication_ratio": res.ratio, "ci95": list(res.ci95), "decision_threshold": res.decision,
-                   "errors": [{"path": p, "reason": w} for p, w in problems]}, out)
+        if fmt != Format.table:
+            from ..results import ReplicationResult
+
+            _emit(ReplicationResult(index=str(index), images=res.rows, n_images=res.n_ok, n_copies=res.n_copies,
+                                    replication_ratio=res.ratio, ci95=list(res.ci95), decision_threshold=res.decision,
+                                    errors=[{"path": p, "reason": w} for p, w in problems]), fmt, "replication", out)
         else:
             for r in res.rows:
                 if r["error"]:
@@ -223,18 +220,20 @@ def register(app: typer.Typer) -> None:
 
 def _table_search(rows: list[dict]) -> None:
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     t = Table(title="sleuth search", show_lines=True)
     for c in ("query", "reference", "score", "copy", "inliers", "relation"):
         t.add_column(c, overflow="fold")
-    for r in rows:
+    for row in rows:
+        r = row.model_dump()
         if r["error"]:
-            t.add_row(r["query"], f"[red]{r['error']}[/red]", "", "", "", "")
+            t.add_row(escape(r["query"]), f"[red]{escape(r['error'])}[/red]", "", "", "", "")
             continue
         if not r["matches"]:
-            t.add_row(r["query"], "-", "", "", "", "")
+            t.add_row(escape(r["query"]), "-", "", "", "", "")
         for i, m in enumerate(r["matches"]):
-            t.add_row(r["query"] if i == 0 else "", f"#{m['id']} {m['path']}", f"{m['score']:.3f}",
+            t.add_row(escape(r["query"]) if i == 0 else "", escape(f"#{m['id']} {m['path']}"), f"{m['score']:.3f}",
                       "yes" if m["is_copy"] else "no", str(m["inliers"]), m["regions"]["relation"])
     Console().print(t)

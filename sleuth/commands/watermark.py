@@ -10,23 +10,32 @@ too long, unknown method).
 """
 from __future__ import annotations
 
-import json
-import os
-import sys
-from enum import Enum
 from pathlib import Path
 from typing import Optional
 
 import typer
 
 
+from ._common import Batch, Format, emit, expand_inputs, format_option, out_option, parse_options_or_exit, progress_iter, usage_exit
 from ._common import err as _err
-from ._common import expand_inputs
+from ._common import run_or_exit as _run
 
 
-class WFmt(str, Enum):
-    table = "table"
-    json = "json"
+MARK_EXAMPLES = """
+
+Examples:
+
+  sleuth mark photo.jpg --out marked/ --key "$KEY" --message hello
+"""
+
+VERIFY_EXAMPLES = """
+
+Examples:
+
+  sleuth verify marked/*.png --key "$KEY"
+
+  sleuth verify DIR -r --key "$KEY" --format json > verify.json
+"""
 
 
 def _method_or_exit(method: str):
@@ -41,26 +50,32 @@ def _method_or_exit(method: str):
 
 
 def register(app: typer.Typer) -> None:
-    @app.command("mark")
+    @app.command("mark", help="Embed an invisible, key-protected watermark (64-bit payload) and print PSNR/SSIM per image."
+                 + MARK_EXAMPLES)
     def mark_cmd(
         paths: list[Path] = typer.Argument(..., help="Images (or folders) to mark."),
         out: Path = typer.Option(..., "--out", "-o", help="Folder for the marked images (created if needed)."),
-        key: str = typer.Option(..., "--key", envvar="SLEUTH_WATERMARK_KEY", show_envvar=True,
-                                help="Passphrase (>= 8 chars) or hex:<32+ hex digits>."),
+        key: Optional[str] = typer.Option(None, "--key", help="Passphrase (>= 8 chars) or hex:<32+ hex digits> "
+                                          "(default: $SLEUTH_WATERMARK_KEY)."),
         message: Optional[str] = typer.Option(None, "--message", "-m", help="Payload text (UTF-8, at most 8 bytes)."),
         hex_: Optional[str] = typer.Option(None, "--hex", help="Payload as hex (at most 16 hex digits)."),
         method: str = typer.Option("sleuth", "--method", help="sleuth, dwtDct, dwtDctSvd, rivaGan or trustmark."),
         strength: float = typer.Option(1.0, "--strength", "-s", help="Amplitude factor (1.0 = PSNR about 40.5 dB)."),
-        recursive: bool = typer.Option(False, "--recursive", "-r"),
-        fmt: WFmt = typer.Option(WFmt.table, "--format", "-f", help="table or json"),
+        recursive: bool = typer.Option(False, "--recursive", "-r", help="Descend into sub-folders."),
+        fmt: Format = format_option(),
     ) -> None:
-        """Embed an invisible, key-protected watermark (64-bit payload) and print PSNR/SSIM per image."""
         from ..errors import SleuthError, UsageError
         from ..watermark import ecc
         from ..watermark.api import mark_file
+        from ..results import MarkResult
         from ..watermark.keys import parse_key
 
+        from ..settings import get_settings
+
         m = _method_or_exit(method)
+        key = key or get_settings().watermark_key
+        if not key:
+            usage_exit("no key given: use --key KEY or set SLEUTH_WATERMARK_KEY")
         try:
             k = parse_key(key)
             payload = None
@@ -75,73 +90,81 @@ def register(app: typer.Typer) -> None:
             _err(f"--strength must be between 0.05 and 8, got {strength}")
             raise typer.Exit(2)
         files, problems = expand_inputs(paths, recursive)
-        rows, failed = [], len(problems)
-        for f in files:
-            try:
-                rows.append(mark_file(f, out, k, payload, method=method, strength=strength))
-            except SleuthError as exc:
-                failed += 1
-                _err(exc)
-                rows.append({"path": f, "out": None, "method": method, "psnr": None, "ssim": None, "error": str(exc)})
-        if fmt == WFmt.json:
-            sys.stdout.write(json.dumps(rows, indent=2) + "\n")
-        else:
-            for r in rows:
-                if r["error"] is None:
-                    typer.echo(f"{r['path']} -> {r['out']}  PSNR {r['psnr']:.2f} dB  SSIM {r['ssim']:.4f}")
+        failed = len(problems)
+
+        def rows():
+            nonlocal failed
+            for f in progress_iter(files, "marking", fmt != Format.jsonl):
+                try:
+                    yield MarkResult(**mark_file(f, out, k, payload, method=method, strength=strength))
+                except SleuthError as exc:
+                    failed += 1
+                    _err(exc)
+                    yield MarkResult(path=f, method=method, error=str(exc))
+
+        def table(rs: list) -> None:
+            for r in rs:
+                if r.error is None:
+                    typer.echo(f"{r.path} -> {r.out}  PSNR {r.psnr:.2f} dB  SSIM {r.ssim:.4f}")
+
+        emit(rows(), fmt, None, name="mark", table=table)
         raise typer.Exit(1 if failed else 0)
 
-    @app.command("verify")
+    @app.command("verify", help="Is the key's mark present? p-value, decision at --fpr, and the message when detected."
+                 + VERIFY_EXAMPLES)
     def verify_cmd(
         paths: list[Path] = typer.Argument(..., help="Images (or folders) to check."),
         key: Optional[list[str]] = typer.Option(None, "--key", help="Key(s) to look for (repeat for several; default: "
                                                 "$SLEUTH_WATERMARK_KEY, one key, spaces allowed)."),
-        method: str = typer.Option("sleuth", "--method"),
+        method: str = typer.Option("sleuth", "--method", help="sleuth, dwtDct, dwtDctSvd, rivaGan or trustmark."),
         fpr: float = typer.Option(1e-6, "--fpr", help="False-positive rate of the 'detected' decision."),
-        recursive: bool = typer.Option(False, "--recursive", "-r"),
-        fmt: WFmt = typer.Option(WFmt.table, "--format", "-f", help="table or json"),
-        max_pixels: Optional[int] = typer.Option(None, "--max-pixels"),
+        recursive: bool = typer.Option(False, "--recursive", "-r", help="Descend into sub-folders."),
+        fmt: Format = format_option(),
+        out: Optional[Path] = out_option(),
+        max_pixels: Optional[int] = typer.Option(None, "--max-pixels", help="Refuse images above this many pixels."),
+        jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="Worker processes."),
+        quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
     ) -> None:
-        """Is the key's mark present? p-value, decision at --fpr, and the message when detected."""
-        from ..errors import SleuthError, UsageError
-        from ..watermark.api import verify_file
+        from ..report import render_html
+        from ..results import VERIFY_ANALYZERS, verify_result
+        from ..settings import get_settings
         from ..watermark.keys import parse_key
 
         _method_or_exit(method)
-        if not key and os.environ.get("SLEUTH_WATERMARK_KEY"):
-            key = [os.environ["SLEUTH_WATERMARK_KEY"]]
+        key = key or ([get_settings().watermark_key] if get_settings().watermark_key else None)
         if not key:
-            _err("no key given: use --key KEY or set SLEUTH_WATERMARK_KEY")
-            raise typer.Exit(2)
+            usage_exit("no key given: use --key KEY or set SLEUTH_WATERMARK_KEY")
         if not (0 < fpr < 1):
-            _err(f"--fpr must be in (0, 1), got {fpr}")
-            raise typer.Exit(2)
-        try:
-            keys = [parse_key(k) for k in key]
-        except UsageError as exc:
-            _err(exc)
-            raise typer.Exit(2)
-        files, problems = expand_inputs(paths, recursive)
-        rows, failed = [], len(problems)
-        for f in files:
-            try:
-                rows.append(verify_file(f, keys, method=method, fpr=fpr, max_pixels=max_pixels))
-            except SleuthError as exc:
-                failed += 1
-                _err(exc)
-                rows.append({"path": f, "error": str(exc), "detected": False, "p_value": None, "message": None,
-                             "method": method})
-        if fmt == WFmt.json:
-            sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+            usage_exit(f"--fpr must be in (0, 1), got {fpr}")
+        for k in key:
+            _run(lambda k=k: parse_key(k))
+        options = parse_options_or_exit(watermark_keys=list(key), watermark_method=method, watermark_fpr=fpr,
+                                        max_pixels=max_pixels)
+        batch = Batch(paths, recursive, analyzers=VERIFY_ANALYZERS, options=options, jobs=jobs,
+                      keep_maps=fmt == Format.html, quiet=quiet)
+        reports: list = []
+
+        def rows():
+            for rep in batch.reports():
+                reports.append(rep)
+                row = verify_result(rep)
+                if row.error and not rep.error:
+                    batch.failed += 1
+                    _err(row.error)
+                yield row
+
+        emit(rows(), fmt, out, name="verify", table=_verify_table, html=lambda _rows: render_html(reports))
+        batch.exit()
+
+
+def _verify_table(rows: list) -> None:
+    for r in rows:
+        if r.error:
+            continue
+        if r.detected:
+            msg = (f"message {r.message!r}" if r.message is not None else
+                   "message not decodable" if r.method == "sleuth" else "zero-bit mark (no payload)")
+            fix = f", {r.bit_errors_corrected} bit errors corrected" if r.bit_errors_corrected is not None else ""
+            typer.echo(f"{r.path}: detected (p = {r.p_value:.2g}), {msg}{fix}")
         else:
-            for r in rows:
-                if r.get("error"):
-                    continue
-                if r["detected"]:
-                    msg = (f"message {r['message']!r}" if r["message"] is not None else
-                           "message not decodable" if r["method"] == "sleuth" else "zero-bit mark (no payload)")
-                    fix = f", {r['bit_errors_corrected']} bit errors corrected" if r.get("bit_errors_corrected") is not None else ""
-                    typer.echo(f"{r['path']}: detected (p = {r['p_value']:.2g}), {msg}{fix}")
-                else:
-                    typer.echo(f"{r['path']}: not detected (p = {r['p_value']:.2g})")
-        raise typer.Exit(1 if failed else 0)
+            typer.echo(f"{r.path}: not detected (p = {r.p_value:.2g})")

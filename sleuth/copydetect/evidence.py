@@ -21,7 +21,8 @@ def analyze(img, ctx):
         return None
     from .api import matcher_for
 
-    matches = matcher_for(index).match(img, top_k=int(ctx.get("copy_top_k", 3) or 3))
+    verify = bool(ctx.get("copy_verify", True))
+    matches = matcher_for(index, verify=verify).match(img, top_k=int(ctx.get("copy_top_k", 3) or 3))
     if not matches:
         return Evidence(analyzer="copy", kind="copy", verdict="no-copy", score=0.0, strength="none",
                         summary="no candidate reference found", details={"index": str(index), "matches": []})
