@@ -1,6 +1,6 @@
 """The report model: one :class:`Report` per input, a list of :class:`Evidence` items.
 
-The JSON shape is a contract (see docs/report.schema.json, generated from these pydantic
+The JSON shape is a contract (see docs/schemas/scan.schema.json, generated from these pydantic
 models by ``sleuth schema``). Names below are never renamed; fields may be added.
 
 * ``Evidence``: analyzer, kind (provenance / watermark / ai-generated / manipulation / copy),

@@ -71,6 +71,9 @@ def test_add_search_regions_and_json(built, refs, tmp_path):
     r = runner.invoke(app, ["search", str(built), *[str(p) for p in q.values()], "--top-k", "2", "--format", "json"])
     assert r.exit_code == 0, r.output
     doc = json.loads(r.stdout)
+    from tests.test_contracts import _validate
+
+    _validate("search", doc)
     assert [d["query"] for d in doc] == [str(p) for p in q.values()]
     by = {Path(d["query"]).stem: d for d in doc}
     for name, ref in (("crop", 1), ("flip", 1), ("overlay", 3)):

@@ -39,8 +39,12 @@ def imgs(tmp_path_factory):
 
 
 def _json(res):
+    from tests.test_contracts import _validate
+
     assert res.stdout.count("\n[") <= 1
-    return json.loads(res.stdout)
+    doc = json.loads(res.stdout)
+    _validate("detect", doc)
+    return doc
 
 
 def test_detect_json_contract(imgs):

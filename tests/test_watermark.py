@@ -199,6 +199,13 @@ def test_cli_bad_input(tmp_path):
     assert any("small.png" in ln and "too small" in ln for ln in errs)
     assert any("corrupt.jpg" in ln for ln in errs)
     assert (out / "ok.png").exists()
+    res = runner.invoke(app, ["mark", str(tmp_path / "corrupt.jpg"), str(tmp_path / "ok.png"), "--out", str(tmp_path / "o2"),
+                              "--key", KEY, "--format", "json"])
+    from tests.test_contracts import _validate
+
+    doc = json.loads(res.stdout)
+    _validate("mark", doc)
+    assert res.exit_code == 1 and doc[0]["error"] and doc[1]["error"] is None
     for args, needle in ((["--key", "short"], "at least 8"), (["--key", KEY, "--message", "much too long"], "too long"),
                          (["--key", KEY, "--method", "nope"], "unknown watermark method"),
                          (["--key", KEY, "--method", "dwtDct", "--message", "x"], "zero-bit")):
@@ -240,6 +247,9 @@ def test_key_from_environment_keeps_spaces(tmp_path, marked):
     env = {"SLEUTH_WATERMARK_KEY": KEY}
     res = runner.invoke(app, ["verify", str(tmp_path / "m.png"), "--format", "json"], env=env)
     assert res.exit_code == 0 and json.loads(res.stdout)[0]["message"] == "sleuth42"
+    from tests.test_contracts import _validate
+
+    _validate("verify", json.loads(res.stdout))
     res = runner.invoke(app, ["scan", str(tmp_path / "m.png"), "-a", "watermark", "--format", "json"], env=env)
     assert res.exit_code == 0 and json.loads(res.stdout)[0]["evidence"][0]["verdict"] == "present"
     res = runner.invoke(app, ["verify", str(tmp_path / "m.png")], env={"SLEUTH_WATERMARK_KEY": ""})
