@@ -36,7 +36,6 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("SLEUTH_ORT_THREADS", "1")
 
 import numpy as np  # noqa: E402
-from PIL import Image  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -46,7 +45,8 @@ from sleuth.bench.report import md_table, write_section  # noqa: E402
 
 DATA = Path(os.environ.get("SLEUTH_DATA") or ROOT.parent / "shared" / "data")
 TOPK = 10
-FAMILIES = ["crop", "overlay-bg", "screenshot", "text-emoji", "blur", "jpeg", "pixelize", "rotate", "flip", "colour", "combo"]
+from sleuth import attacks  # noqa: E402
+from sleuth.attacks.copy import FAMILIES  # noqa: E402
 
 
 # ----------------------------------------------------------------------------- data
@@ -72,126 +72,6 @@ def split_paths() -> dict[str, list[Path]]:
     return {"bench": [DATA / "aigen" / p for p in bench], "calib": [DATA / "aigen" / p for p in calib]}
 
 
-# ----------------------------------------------------------------------------- transforms
-
-def _augly():
-    import augly.image as imaugs
-
-    return imaugs
-
-
-def _pil(a: np.ndarray) -> Image.Image:
-    return Image.fromarray(np.ascontiguousarray(a)).convert("RGB")
-
-
-def _arr(im: Image.Image) -> np.ndarray:
-    return np.asarray(im.convert("RGB"), np.uint8).copy()
-
-
-def t_crop(a, rng, others):
-    h, w = a.shape[:2]
-    keep = rng.uniform(0.3, 0.9)  # of the area
-    ar = rng.uniform(0.75, 1.33)
-    cw = int(np.clip(np.sqrt(keep * w * h * ar), 32, w))
-    ch = int(np.clip(keep * w * h / cw, 32, h))
-    x, y = rng.integers(0, w - cw + 1), rng.integers(0, h - ch + 1)
-    return a[y:y + ch, x:x + cw].copy()
-
-
-def t_overlay_bg(a, rng, others):
-    import cv2
-
-    bg = others[int(rng.integers(len(others)))].copy()
-    H, W = bg.shape[:2]
-    s = rng.uniform(0.35, 0.75)
-    w = int(W * s)
-    h = int(min(H * 0.95, w * a.shape[0] / a.shape[1]))
-    w = int(h * a.shape[1] / a.shape[0])
-    x, y = rng.integers(0, W - w + 1), rng.integers(0, H - h + 1)
-    bg[y:y + h, x:x + w] = cv2.resize(a, (w, h), interpolation=cv2.INTER_AREA)
-    return bg
-
-
-def t_screenshot(a, rng, others):
-    import augly.utils as au
-
-    tmpl = os.path.join(au.SCREENSHOT_TEMPLATES_DIR, "web.png" if rng.random() < 0.5 else "mobile.png")
-    out = _arr(_augly().overlay_onto_screenshot(_pil(a), template_filepath=tmpl, crop_src_to_fit=bool(rng.random() < 0.5)))
-    return _arr(_pil(out).resize((out.shape[1] // 2, out.shape[0] // 2), Image.BICUBIC))
-
-
-def t_text_emoji(a, rng, others):
-    im = _pil(a)
-    imaugs = _augly()
-    if rng.random() < 0.7:
-        im = imaugs.overlay_text(im, font_size=float(rng.uniform(0.1, 0.2)), opacity=1.0,
-                                 x_pos=float(rng.uniform(0, 0.4)), y_pos=float(rng.uniform(0, 0.6)),
-                                 color=tuple(int(c) for c in rng.integers(0, 256, 3)))
-    if rng.random() < 0.7:
-        im = imaugs.overlay_emoji(im, emoji_size=float(rng.uniform(0.15, 0.35)), opacity=1.0,
-                                  x_pos=float(rng.uniform(0, 0.6)), y_pos=float(rng.uniform(0, 0.6)))
-    return _arr(im)
-
-
-def t_blur(a, rng, others):
-    import cv2
-
-    return cv2.GaussianBlur(a, (0, 0), float(rng.uniform(2, 5)))
-
-
-def t_jpeg(a, rng, others):
-    from sleuth.attacks import encode_decode
-
-    return encode_decode(a, "JPEG", int(rng.integers(5, 20)))
-
-
-def t_pixelize(a, rng, others):
-    return _arr(_augly().pixelization(_pil(a), ratio=float(rng.uniform(0.08, 0.2))))
-
-
-def t_rotate(a, rng, others):
-    from sleuth.attacks import rotate
-
-    if rng.random() < 0.3:
-        return np.ascontiguousarray(np.rot90(a, int(rng.integers(1, 4))))
-    return rotate(a, float(rng.uniform(10, 35)) * (1 if rng.random() < 0.5 else -1), crop=bool(rng.random() < 0.5))
-
-
-def t_flip(a, rng, others):
-    return np.ascontiguousarray(a[:, ::-1] if rng.random() < 0.6 else a[::-1])
-
-
-def t_colour(a, rng, others):
-    imaugs = _augly()
-    im = _pil(a)
-    r = rng.random()
-    if r < 0.3:
-        im = imaugs.grayscale(im)
-    elif r < 0.8:
-        im = imaugs.color_jitter(im, brightness_factor=float(rng.uniform(0.5, 1.6)),
-                                 contrast_factor=float(rng.uniform(0.5, 1.8)), saturation_factor=float(rng.uniform(0, 2.5)))
-    else:
-        from sleuth.attacks import gamma
-
-        return gamma(a, float(rng.choice([0.4, 2.2])))
-    return _arr(im)
-
-
-SINGLE = {"crop": t_crop, "overlay-bg": t_overlay_bg, "screenshot": t_screenshot, "text-emoji": t_text_emoji,
-          "blur": t_blur, "jpeg": t_jpeg, "pixelize": t_pixelize, "rotate": t_rotate, "flip": t_flip, "colour": t_colour}
-
-
-def t_combo(a, rng, others):
-    pool = ["crop", "text-emoji", "blur", "jpeg", "rotate", "flip", "colour", "pixelize"]
-    steps = list(rng.choice(pool, size=int(rng.integers(2, 4)), replace=False))
-    for s in steps:
-        a = SINGLE[s](a, rng, others)
-    return a
-
-
-TRANSFORMS = dict(SINGLE, combo=t_combo)
-
-
 def make_queries(refs, nonrefs, others, per_ref: int, seed: int):
     """Positive queries (transformed references) and as many negatives (transformed non-references)."""
     from sleuth.attacks import encode_decode
@@ -203,12 +83,12 @@ def make_queries(refs, nonrefs, others, per_ref: int, seed: int):
         for _ in range(per_ref):
             fam = FAMILIES[n % len(FAMILIES)]
             n += 1
-            q = TRANSFORMS[fam](refs[r], rng, others)
+            q, _rec = attacks.apply(f"copy-{fam}", refs[r], rng=rng, backgrounds=others)
             out.append((encode_decode(q, "JPEG", 90), r, fam))
     for k in range(len(refs) * per_ref):
         fam = FAMILIES[k % len(FAMILIES)]
         src = nonrefs[k % len(nonrefs)]
-        q = TRANSFORMS[fam](src, rng, others)
+        q, _rec = attacks.apply(f"copy-{fam}", src, rng=rng, backgrounds=others)
         out.append((encode_decode(q, "JPEG", 90), -1, fam))
     return out
 
@@ -316,8 +196,6 @@ def run_full_pipeline(ref_p, bg_p, queries, tmp: Path, verify: bool = True):
 
 def calibrate(args):
     """Fit the copy-score logistic weights and the decision threshold on the calibration split."""
-    from sklearn.linear_model import LogisticRegression
-
     paths = split_paths()["calib"]
     n_ref = len(paths) * 45 // 100
     n_bg = len(paths) * 15 // 100
@@ -330,51 +208,18 @@ def calibrate(args):
         for r, nrm, inl, pdq in f:
             X.append([nrm, 0.5 if pdq is None else pdq, np.log1p(inl)])
             y.append(int(r == t))
-    X, y = np.array(X), np.array(y)
-    lg = LogisticRegression(C=10.0, max_iter=2000).fit(X[:, :2], y)
-    ll = LogisticRegression(C=10.0, max_iter=2000).fit(X[:, 2:], y)
-    w = {"global": {"bias": round(float(lg.intercept_[0]), 4), "normalized": round(float(lg.coef_[0][0]), 4),
-                    "pdq": round(float(lg.coef_[0][1]), 4)},
-         "local": {"bias": round(float(ll.intercept_[0]), 4), "log_inliers": round(float(ll.coef_[0][0]), 4)}}
-    pg, pl = lg.predict_proba(X[:, :2])[:, 1], ll.predict_proba(X[:, 2:])[:, 1]
-    p = 1 - (1 - pg) * (1 - pl)
-    # decision: the lowest threshold whose precision on the calibration split is >= 0.95
-    order = np.argsort(-p)
-    tp = np.cumsum(y[order])
-    prec = tp / np.arange(1, len(y) + 1)
-    ok = np.where(prec >= 0.95)[0]
-    thr = float(p[order][ok.max()]) if len(ok) else 0.5
-    thr = max(0.5, round(thr, 3))
-    sel = p >= thr
-    precision = float(y[sel].mean()) if sel.any() else float("nan")
-    recall = float(y[sel].sum() / max(1, sum(1 for _, t, _ in queries if t >= 0)))
-    neg_inl = X[y == 0, 2]
-    print(f"weights {w}; decision {thr} precision {precision:.3f} recall {recall:.3f} (n={len(y)}, positives={y.sum()}); "
-          f"negative candidates: max inliers {np.expm1(neg_inl.max()):.0f}, 99th pct {np.expm1(np.percentile(neg_inl, 99)):.0f}")
-    text = f'''"""Calibration constants of the copy score (written by ``bench/copydetect.py --calibrate``).
+    from sleuth.copydetect.calibration import fit_calibration, save_calibration
+    from sleuth.util import sha256_file
 
-The copy score is a noisy-OR of a *global* logistic model (normalised primary similarity, PDQ
-similarity) and a *local* one (log(1 + RANSAC inliers)), both fitted on the calibration split only
-({len(ref_p)} references, {len(bg_p)} background and {len(queries)} transformed queries from the camera JPEGs,
-Kodak24, Urban100 and CNNDetection real thumbnails of ../shared/data/aigen), never on the BSDS500
-benchmark split. ``DECISION`` is the lowest score threshold with precision >= 0.95 over the
-calibration candidates (floored at 0.5); ``DECISION_PRECISION`` / ``DECISION_RECALL`` are what it
-reached there. Negative candidates there had at most {np.expm1(neg_inl.max()):.0f} inliers.
-"""
-from __future__ import annotations
+    n_pos = sum(1 for _, t, _ in queries if t >= 0)
+    fit = fit_calibration(np.array(X), np.array(y), n_pos)
+    print(f"fit {fit} (n={len(y)}, positives={int(np.sum(y))})", file=sys.stderr)
+    dest = save_calibration(fit, command="bench/copydetect.py --calibrate",
+                            data=f"aigen real photos outside BSDS500: {len(ref_p)} references, {len(bg_p)} background, "
+                                 f"{len(queries)} queries (seed 11)",
+                            manifest_sha256=sha256_file(DATA / "aigen" / "MANIFEST.csv"))
+    print(f"wrote {dest}", file=sys.stderr)
 
-_W = {w!r}
-# hash-only indexes (no SSCD) keep a prior: Hamming similarity ~0.5 above background, or >= 12 inliers
-_HASH = {{"global": {{"bias": -10.0, "normalized": 12.0, "pdq": 0.0}}, "local": {{"bias": -8.0, "log_inliers": 3.2}}}}
-CALIBRATION: dict[str, dict[str, dict[str, float]]] = {{"sscd": _W, "sscd-distilled": _W, "pdq": _HASH, "phash": _HASH}}
-DECISION = {thr!r}
-DECISION_PRECISION = {round(precision, 4)!r}
-DECISION_RECALL = {round(recall, 4)!r}
-CALIBRATION_SOURCE = "bench/copydetect.py --calibrate (calibration split, seed 11)"
-'''
-    from sleuth.util import atomic_write_text
-
-    atomic_write_text(ROOT / "sleuth" / "copydetect" / "calibration.py", text)
     print("wrote sleuth/copydetect/calibration.py")
 
 

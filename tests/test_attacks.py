@@ -62,3 +62,21 @@ def test_bad_input():
         apply("jpeg75", IMG[..., 0])
     with pytest.raises(KeyError):
         apply("nope", IMG)
+
+
+def test_copy_family_runs_through_the_suite_and_records_choices():
+    from sleuth import attacks
+    from sleuth.attacks.copy import FAMILIES
+
+    rng_img = np.random.default_rng(0)
+    img = rng_img.integers(0, 255, (96, 128, 3), dtype=np.uint8)
+    bg = rng_img.integers(0, 255, (200, 240, 3), dtype=np.uint8)
+    for fam in ("crop", "overlay-bg", "blur", "jpeg", "rotate", "flip", "combo"):
+        assert fam in FAMILIES
+        a, rec = attacks.apply(f"copy-{fam}", img, seed=4, backgrounds=[bg])
+        b, _ = attacks.apply(f"copy-{fam}", img, seed=4, backgrounds=[bg])
+        assert np.array_equal(a, b) and rec["name"] == f"copy-{fam}" and rec["choices"]
+    out, rec = attacks.apply("copy-overlay-bg", img, seed=1, backgrounds=[bg])
+    assert out.shape == bg.shape and rec["choices"]["background"] == 0
+    with pytest.raises(ValueError, match="backgrounds"):
+        attacks.apply("copy-overlay-bg", img, seed=1)

@@ -245,15 +245,26 @@ SUITE: list[Attack] = _build()
 _BY_NAME: dict[str, Attack] = {a.name: a for a in SUITE}
 
 
+def _all() -> dict[str, Attack]:
+    """The robustness suite plus the copy-detection family (:mod:`sleuth.attacks.copy`)."""
+    if not any(n.startswith("copy-") for n in _BY_NAME):
+        from .copy import COPY_SUITE
+
+        _BY_NAME.update({a.name: a for a in COPY_SUITE})
+    return _BY_NAME
+
+
 def names() -> list[str]:
     return [a.name for a in SUITE]
 
 
 def get(name: str) -> Attack:
+    """The attack called ``name`` (the suite's names, or ``copy-<family>``)."""
+    by = _all()
     try:
-        return _BY_NAME[name]
+        return by[name]
     except KeyError:
-        raise KeyError(f"unknown attack '{name}'; known: {', '.join(_BY_NAME)}") from None
+        raise KeyError(f"unknown attack '{name}'; known: {', '.join(by)}") from None
 
 
 def families() -> dict[str, list[str]]:
@@ -268,18 +279,44 @@ def _rng_for(name: str, seed: int) -> np.random.Generator:
     return np.random.default_rng([int(seed) & 0xFFFFFFFF, zlib.crc32(name.encode())])
 
 
-def apply(attack: str | Attack, img: np.ndarray, seed: int = 0) -> tuple[np.ndarray, dict[str, Any]]:
-    """Run one attack on an RGB uint8 image; return ``(out, record)`` (deterministic per seed)."""
+def apply(attack: str | Attack, img: np.ndarray, seed: int = 0, *, rng: np.random.Generator | None = None,
+          backgrounds: list[np.ndarray] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+    """Run one attack on an RGB uint8 image and record what it did.
+
+    Parameters
+    ----------
+    attack : str or Attack
+        A name from :func:`names` (or ``copy-<family>``), or an :class:`Attack`.
+    img : ndarray
+        HxWx3 uint8 RGB.
+    seed : int
+        Seeds the attack's generator together with its name (deterministic per seed).
+    rng : numpy.random.Generator, optional
+        Use this generator instead (a benchmark drawing many random attacks from one stream).
+    backgrounds : list of ndarray, optional
+        Other photos, for attacks that paste the image onto one (``copy-overlay-bg``).
+
+    Returns
+    -------
+    out : ndarray
+        The attacked image (HxWx3 uint8).
+    record : dict
+        Name, family, level, parameters, seed, input/output shapes and the random choices made.
+    """
     atk = get(attack) if isinstance(attack, str) else attack
     img = np.asarray(img)
     if img.ndim != 3 or img.shape[2] != 3 or img.dtype != np.uint8:
         raise ValueError(f"attack input must be HxWx3 uint8 RGB, got {img.shape} {img.dtype}")
     notes: dict[str, Any] = {}
     tok = _NOTES.set(notes)
+    from .copy import BACKGROUNDS
+
+    bg_tok = BACKGROUNDS.set(list(backgrounds or []))
     try:
-        out = atk.fn(img, _rng_for(atk.name, seed))
+        out = atk.fn(img, rng if rng is not None else _rng_for(atk.name, seed))
     finally:
         _NOTES.reset(tok)
+        BACKGROUNDS.reset(bg_tok)
     record = {"name": atk.name, "family": atk.family, "level": atk.level, "params": dict(atk.params),
               "seed": int(seed), "in_shape": list(img.shape), "out_shape": list(out.shape)}
     if notes:
