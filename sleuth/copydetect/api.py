@@ -6,9 +6,9 @@ Design
 1. **Candidates**: the query's SSCD vector searched in the index (top ``candidates``, 20); PDQ
    with the 8 dihedral variants of the query (flips and 90-degree rotations; candidates within
    Hamming distance ``PDQ_RADIUS``); and 9 overlapping crops (60% of each side) described with the
-   distilled SSCD (trained to reproduce SSCD's space, about 10 ms each), top 3 per crop. The crops
-   find references embedded in a larger query: on the benchmark's screenshot family, 3 of 28 true
-   references were outside SSCD's global top 10 and none was outside the crops' top 10.
+   distilled SSCD (trained to reproduce SSCD's space, and several times cheaper), top 3 per crop.
+   The crops find references embedded in a larger query (screenshots, overlays), which a global
+   descriptor of the whole query misses.
 2. **Normalisation**: SSCD similarity minus the query's mean top-3 similarity to the background
    set (:mod:`sleuth.copydetect.normalize`).
 3. **Verification**: the best ``verify_top`` (10) candidates by max(global, crop) similarity are
@@ -16,9 +16,10 @@ Design
    asymmetric coverage.
 4. **Calibration**: the copy score in [0, 1], comparable across queries, is a noisy-OR of a global
    logistic model (normalised SSCD, PDQ similarity) and a local one (log(1+inliers)); a single
-   linear model under-weighted verification (an overlay with 85 inliers but a low global
-   similarity scored 0.40). ``is_copy`` is ``score >= DECISION``.
-   The weights were fitted by ``bench/copydetect.py --calibrate`` on the *calibration split*
+   linear model under-weighted verification (an overlay with many inliers but a low global
+   similarity stayed below the decision). ``is_copy`` is ``score >= DECISION``.
+   The weights (:mod:`sleuth.copydetect.calibration`, stored in ``sleuth/data/copydetect/``) were
+   fitted by ``bench/copydetect.py --calibrate`` on the *calibration split*
    (camera JPEGs, Kodak, Urban100 and CNNDetection real thumbnails, with the bench's transforms),
    which shares no image with the benchmark split (BSDS500) that docs/benchmarks.md reports on.
 

@@ -14,10 +14,9 @@ Design
   the normalisation itself. Batch size is 1: inputs differ in shape and the int8 model uses
   dynamic quantisation, whose scales depend on the batch.
 
-Numbers that decided it (this 2-core machine, one thread, 384x512 photo): SSCD 50 ms at short
-side 288 vs 96 ms at 384 and 376 ms at 768; the distilled student 11 ms at 288 (4.5x faster).
-PDQ about 3 ms, pHash about 2 ms. Binary hashes are stored as packed bytes (32 B PDQ, 8 B pHash)
-so FAISS binary indexes search them by Hamming distance.
+The short side of 288 px was chosen by timing SSCD at 288, 384 and 768 (cost grows with the
+square of the side, quality did not improve on the benchmark; timings in docs/copydetect.md).
+Binary hashes are stored as packed bytes so FAISS binary indexes search them by Hamming distance.
 """
 from __future__ import annotations
 

@@ -6,7 +6,7 @@ of its k-th nearest neighbour in a background set of images known not to be copi
 
     s_norm(q, r) = s(q, r) - beta * mean(top-k similarities of q to the background)
 
-with beta = 1 and small k (the paper reports 61.5 -> 72.5 uAP on DISC21 with it). The
+with beta = 1 and small k (the DISC21 paper's setting). The
 background comes from images added with ``sleuth index add --background``. When an index has
 no background, the references stand in for it: ranks ``[SKIP, SKIP + k)`` of the query's
 reference similarities (the top ranks are where copies would be, so they are skipped).

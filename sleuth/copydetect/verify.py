@@ -4,7 +4,8 @@ Design
 ------
 * Features: OpenCV SIFT (RootSIFT-normalised for matching) on the image resized so its long
   side is at most 512 px, at most 600 keypoints. Reference features are stored in the index
-  (uint8 descriptors + keypoint positions normalised to [0,1]: about 80 KB per image), so
+  (uint8 descriptors + keypoint positions normalised to [0,1]; size per image in
+  docs/copydetect.md), so
   verification never needs the reference file again. SIFT is not mirror-invariant, so the
   query is also described mirrored (a vertical flip is a mirror plus a 180-degree rotation),
   lazily: only when the plain features do not verify.
@@ -18,9 +19,9 @@ Design
   reference gives query_in_reference ~1.0 and reference_in_query ~0.5; the reverse pair
   (the reference is a crop of the query) gives the mirror values.
 
-Numbers: SIFT on a 512 px image takes about 40-70 ms here; matching one stored pair about
-3 ms. On random unrelated photo pairs the inlier count is almost always below 8, while copies
-that survive the transforms of the benchmark typically keep 20-300 inliers.
+The 8-inlier floor separates unrelated photo pairs (which rarely reach it) from copies that
+survived the benchmark's transforms (which keep far more); the calibration of the copy score
+(:mod:`sleuth.copydetect.calibration`) weighs the inlier count beyond that floor.
 """
 from __future__ import annotations
 
