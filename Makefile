@@ -8,14 +8,14 @@ SLEUTH := $(VENV)/bin/sleuth
 # torch is only needed to train the NPR detector (inference runs on ONNX); this release lies on the CI disk.
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: setup scan test bench clean
+.PHONY: setup scan test lint bench clean
 
 setup: $(VENV)/.sleuth-setup
 
 $(VENV)/.sleuth-setup: pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test,bench]'
+	$(PY) -m pip install -q -e '.[test,bench,dev]'
 	# invisible-watermark pins torch + opencv-python (not headless): take only its code and ONNX files
 	$(PY) -m pip install -q --no-deps invisible-watermark==0.2.0
 	$(PY) -m pip install -q '$(TORCH_SPEC)' || echo "torch not installed: NPR training and its tests will be skipped"
@@ -29,6 +29,11 @@ scan: setup
 
 test: setup
 	$(PY) -m pytest
+
+# ruff and mypy configuration lives in pyproject.toml
+lint: setup
+	$(VENV)/bin/ruff check sleuth bench tests
+	$(VENV)/bin/mypy
 
 bench: setup
 	for b in bench/*.py; do $(PY) $$b || exit 1; done

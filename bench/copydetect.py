@@ -43,7 +43,9 @@ sys.path.insert(0, str(ROOT))
 from sleuth.bench.metrics import micro_ap, recall_at_precision  # noqa: E402
 from sleuth.bench.report import md_table, write_section  # noqa: E402
 
-DATA = Path(os.environ.get("SLEUTH_DATA") or ROOT.parent / "shared" / "data")
+from sleuth.bench import data_dir  # noqa: E402
+
+DATA = data_dir()
 TOPK = 10
 from sleuth import attacks  # noqa: E402
 from sleuth.attacks.copy import FAMILIES  # noqa: E402

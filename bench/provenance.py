@@ -37,7 +37,9 @@ sys.path.insert(0, str(ROOT))
 
 from sleuth.bench.report import md_table, write_section  # noqa: E402
 
-DATA = Path(os.environ.get("SLEUTH_DATA") or ROOT.parent / "shared" / "data")
+from sleuth.bench import data_dir  # noqa: E402
+
+DATA = data_dir()
 WORK = ROOT / "bench" / "_work" / "provenance"
 SLEUTH = Path(sys.executable).with_name("sleuth")
 IMAGE_EXT = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".tif", ".tiff", ".bmp", ".heic", ".heif", ".avif"}

@@ -92,6 +92,20 @@ def schema(
     write_output(json.dumps(schema_of(command), indent=2, sort_keys=True), out, f"{command}.schema.json")
 
 
+@app.command("settings")
+def settings_cmd() -> None:
+    """Show every SLEUTH_* setting: its resolved value and what it does (keys are never shown)."""
+    from .settings import Settings, get_settings
+
+    st = get_settings()
+    for name, field in Settings.model_fields.items():
+        value = getattr(st, name)
+        if name == "watermark_key" and value:
+            value = "(set)"
+        env = "SLEUTH_MODEL_<NAME>" if name == "model_paths" else f"SLEUTH_{name.upper()}"
+        typer.echo(f"{env:27} {value!s:40} {field.description}")
+
+
 @app.command()
 def analyzers() -> None:
     """List registered analyzers."""

@@ -31,3 +31,12 @@ def test_pixel_f1():
     assert pixel_f1(mask, heat, 0.5) == 1.0
     assert best_pixel_f1(mask, heat * 0.3)[0] == 1.0
     assert pixel_f1(mask, 1 - heat, 0.5) == 0.0
+
+
+def test_pixel_f1_equals_sklearn():
+    from sklearn.metrics import f1_score
+
+    rng = np.random.default_rng(1)
+    mask, heat = rng.random((60, 70)) > 0.8, rng.random((60, 70))
+    for t in (0.2, 0.5, 0.9):
+        assert pixel_f1(mask, heat, t) == pytest.approx(f1_score(mask.ravel(), heat.ravel() > t, zero_division=1.0))

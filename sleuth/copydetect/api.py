@@ -87,7 +87,9 @@ def calibrated_score(normalized: float, inliers: int, pdq_sim: float | None, pri
 
 
 def _sigmoid(z: float) -> float:
-    return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
+    from scipy.special import expit
+
+    return float(expit(z))
 
 
 CROP_MODEL = "sscd-distilled"  # trained to reproduce SSCD's embedding space, 4-5x cheaper
