@@ -38,184 +38,193 @@ def _labels(items: Optional[list[str]]) -> dict[str, str]:
     return out
 
 
+index_app = typer.Typer(help="Build and inspect a copy-detection index.", no_args_is_help=True)
+
+
+def index_add(
+    index: Path = typer.Argument(..., help="Index directory (created when missing)."),
+    paths: list[Path] = typer.Argument(..., help="Image files or folders to add."),
+    recursive: bool = typer.Option(False, "--recursive", "-r", help="Descend into sub-folders."),
+    background: bool = typer.Option(False, "--background", help="Add as background (distractor) images for score normalisation."),
+    label: Optional[list[str]] = typer.Option(None, "--label", help="KEY=VALUE label stored with every added image."),
+    descriptors: str = typer.Option("sscd,pdq", "--descriptors", help="Descriptors of a new index (comma-separated: sscd, sscd-distilled, pdq, phash)."),
+    no_local: bool = typer.Option(False, "--no-local-features", help="New index: do not store SIFT features (verification then reads reference files)."),
+    batch: int = typer.Option(16, "--batch", min=1, help="Images per atomic commit."),
+    fmt: Format = format_option(),
+) -> None:
+    """Add images to an index (broken files are skipped and listed; the rest are added)."""
+    from ..copydetect.index import CopyIndex
+    from ..results import IndexAddResult
+
+    labels = _labels(label)
+    descs = [d.strip() for d in descriptors.split(",") if d.strip()]
+    idx = _run(lambda: CopyIndex.create_or_open(index, descs, local_features=not no_local))
+    files, problems = _files(paths, recursive)
+    res = _run(lambda: idx.add(files, role="background" if background else "reference", labels=labels,
+                               batch=batch, progress=sys.stderr.isatty()))
+    for p, why in res.skipped:
+        _err(f"{p}: skipped: {why}")
+    skipped = problems + res.skipped
+    if fmt != Format.table:
+        _emit(IndexAddResult(index=str(index), added=[{"id": i, "path": p} for i, p in res.added],
+                             skipped=[{"path": p, "reason": r} for p, r in skipped],
+                             duplicates=[{"path": p, "existing_id": i} for p, i in res.duplicates],
+                             stats=idx.stats()), fmt, "index-add")
+    else:
+        typer.echo(f"added {len(res.added)} image(s) to {index}; skipped {len(skipped)}; "
+                   f"{len(res.duplicates)} already indexed (same sha256); "
+                   f"{idx.count('reference')} reference(s), {idx.count('background')} background")
+    if skipped:
+        raise typer.Exit(1)
+
+
+def index_remove(
+    index: Path = typer.Argument(..., help="Index directory."),
+    ids: list[int] = typer.Argument(..., help="Image ids to remove."),
+    fmt: Format = format_option(),
+) -> None:
+    """Remove images by id."""
+    from ..copydetect.index import CopyIndex
+
+    removed, missing = _run(lambda: CopyIndex.open(index).remove(ids))
+    for i in missing:
+        _err(f"{index}: no image with id {i}")
+    if fmt != Format.table:
+        from ..results import IndexRemoveResult
+
+        _emit(IndexRemoveResult(index=str(index), removed=removed, not_found=missing), fmt, "index-remove")
+    else:
+        typer.echo(f"removed {len(removed)} image(s); {len(missing)} id(s) not found")
+    if missing:
+        raise typer.Exit(1)
+
+
+def index_stats(
+    index: Path = typer.Argument(..., help="Index directory."),
+    fmt: Format = format_option(),
+) -> None:
+    """Counts, descriptors, search structures and disk use of an index."""
+    from ..copydetect.index import CopyIndex
+
+    st = _run(lambda: CopyIndex.open(index).stats())
+    if fmt != Format.table:
+        _emit(st, fmt, "index-stats")
+    else:
+        for k, v in st.items():
+            typer.echo(f"{k:16} {v}")
+
+
+def search(
+    index: Path = typer.Argument(..., help="Index directory."),
+    queries: list[Path] = typer.Argument(..., help="Query images or folders."),
+    top_k: int = typer.Option(5, "--top-k", "-k", min=1, help="Matches per query."),
+    recursive: bool = typer.Option(False, "--recursive", "-r"),
+    no_verify: bool = typer.Option(False, "--no-verify", help="Skip local (SIFT) verification: faster, less robust."),
+    copies_only: bool = typer.Option(False, "--copies-only", help="Only list matches decided to be copies."),
+    fmt: Format = format_option(),
+    out: Optional[Path] = out_option(),
+    jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="Worker processes."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+) -> None:
+    from ..copydetect.api import matcher_for
+    from ..errors import IndexError_
+    from ..report import render_html
+    from ..results import SEARCH_ANALYZERS, search_result
+
+    def open_matcher() -> None:
+        m = matcher_for(index, verify=not no_verify)
+        if m.index.count("reference") == 0:
+            raise IndexError_("index holds no reference images (add some with 'sleuth index add')", str(index))
+
+    _run(open_matcher)
+    options = parse_options_or_exit(index=index, copy_top_k=top_k, copy_verify=not no_verify)
+    batch = Batch(queries, recursive, analyzers=SEARCH_ANALYZERS, options=options, jobs=jobs,
+                  keep_maps=fmt == Format.html, quiet=quiet)
+    reports: list = []
+
+    def rows():
+        for rep in batch.reports():
+            reports.append(rep)
+            row = search_result(rep, copies_only=copies_only)
+            if row.error and not rep.error:
+                batch.failed += 1
+                _err(row.error)
+            yield row
+
+    emit(rows(), fmt, out, name="search", table=_table_search, html=lambda _rows: render_html(reports))
+    batch.exit()
+
+
+def dedup(
+    paths: list[Path] = typer.Argument(..., help="Image files or folders."),
+    recursive: bool = typer.Option(False, "--recursive", "-r"),
+    descriptor: str = typer.Option("sscd", "--descriptor", help="Global descriptor (sscd or sscd-distilled)."),
+    fmt: Format = format_option(),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write the JSON here instead of stdout."),
+) -> None:
+    """Group near-duplicates; the first path of each cluster is the one to keep."""
+    from ..copydetect.dedup import dedup as run_dedup
+
+    files, problems = _files(paths, recursive)
+    res = _run(lambda: run_dedup(files, descriptor=descriptor, progress=sys.stderr.isatty()))
+    for p, why in res.errors:
+        _err(f"{p}: {why}")
+    if fmt != Format.table:
+        _emit(res.clusters, fmt, "dedup", out)
+    else:
+        for c in res.clusters:
+            typer.echo(f"keep {c[0]}")
+            for p in c[1:]:
+                typer.echo(f"  dup {p}")
+        typer.echo(f"{len(res.clusters)} cluster(s) of near-duplicates among {res.n_images} image(s); "
+                   f"{sum(len(c) - 1 for c in res.clusters)} removable")
+    if problems or res.errors:
+        raise typer.Exit(1)
+
+
+def replication(
+    generated: list[Path] = typer.Argument(..., help="Folder(s) or files of generated images."),
+    index: Path = typer.Option(..., "--index", help="Index of the training/reference images."),
+    recursive: bool = typer.Option(False, "--recursive", "-r"),
+    fmt: Format = format_option(),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write the JSON here instead of stdout."),
+) -> None:
+    """Per generated image its closest reference and copy score; for the set, the replication ratio."""
+    from ..copydetect.dedup import replication as run_rep
+    from ..copydetect.index import CopyIndex
+
+    files, problems = _files(generated, recursive)
+    res = _run(lambda: run_rep(files, CopyIndex.open(index), progress=sys.stderr.isatty()))
+    failed = [r for r in res.rows if r["error"]]
+    for r in failed:
+        _err(r["error"])
+    if fmt != Format.table:
+        from ..results import ReplicationResult
+
+        _emit(ReplicationResult(index=str(index), images=res.rows, n_images=res.n_ok, n_copies=res.n_copies,
+                                replication_ratio=res.ratio, ci95=list(res.ci95), decision_threshold=res.decision,
+                                errors=[{"path": p, "reason": w} for p, w in problems]), fmt, "replication", out)
+    else:
+        for r in res.rows:
+            if r["error"]:
+                continue
+            mark = "COPY" if r["is_copy"] else "    "
+            typer.echo(f"{mark} {r['score']:.3f}  {r['path']}  ->  #{r['reference_id']} {r['reference_path']}")
+        typer.echo(f"replication ratio {res.ratio:.3f} ({res.n_copies}/{res.n_ok}; 95% CI {res.ci95[0]:.3f}-{res.ci95[1]:.3f}) "
+                   f"at copy score >= {res.decision:g}")
+    if problems or failed:
+        raise typer.Exit(1)
+
+
 def register(app: typer.Typer) -> None:
-    index_app = typer.Typer(help="Build and inspect a copy-detection index.", no_args_is_help=True)
+    """Add these commands to the top-level app."""
     app.add_typer(index_app, name="index")
-
-    @index_app.command("add")
-    def index_add(
-        index: Path = typer.Argument(..., help="Index directory (created when missing)."),
-        paths: list[Path] = typer.Argument(..., help="Image files or folders to add."),
-        recursive: bool = typer.Option(False, "--recursive", "-r", help="Descend into sub-folders."),
-        background: bool = typer.Option(False, "--background", help="Add as background (distractor) images for score normalisation."),
-        label: Optional[list[str]] = typer.Option(None, "--label", help="KEY=VALUE label stored with every added image."),
-        descriptors: str = typer.Option("sscd,pdq", "--descriptors", help="Descriptors of a new index (comma-separated: sscd, sscd-distilled, pdq, phash)."),
-        no_local: bool = typer.Option(False, "--no-local-features", help="New index: do not store SIFT features (verification then reads reference files)."),
-        batch: int = typer.Option(16, "--batch", min=1, help="Images per atomic commit."),
-        fmt: Format = format_option(),
-    ) -> None:
-        """Add images to an index (broken files are skipped and listed; the rest are added)."""
-        from ..copydetect.index import CopyIndex
-        from ..results import IndexAddResult
-
-        labels = _labels(label)
-        descs = [d.strip() for d in descriptors.split(",") if d.strip()]
-        idx = _run(lambda: CopyIndex.create_or_open(index, descs, local_features=not no_local))
-        files, problems = _files(paths, recursive)
-        res = _run(lambda: idx.add(files, role="background" if background else "reference", labels=labels,
-                                   batch=batch, progress=sys.stderr.isatty()))
-        for p, why in res.skipped:
-            _err(f"{p}: skipped: {why}")
-        skipped = problems + res.skipped
-        if fmt != Format.table:
-            _emit(IndexAddResult(index=str(index), added=[{"id": i, "path": p} for i, p in res.added],
-                                 skipped=[{"path": p, "reason": r} for p, r in skipped],
-                                 duplicates=[{"path": p, "existing_id": i} for p, i in res.duplicates],
-                                 stats=idx.stats()), fmt, "index-add")
-        else:
-            typer.echo(f"added {len(res.added)} image(s) to {index}; skipped {len(skipped)}; "
-                       f"{len(res.duplicates)} already indexed (same sha256); "
-                       f"{idx.count('reference')} reference(s), {idx.count('background')} background")
-        if skipped:
-            raise typer.Exit(1)
-
-    @index_app.command("remove")
-    def index_remove(
-        index: Path = typer.Argument(..., help="Index directory."),
-        ids: list[int] = typer.Argument(..., help="Image ids to remove."),
-        fmt: Format = format_option(),
-    ) -> None:
-        """Remove images by id."""
-        from ..copydetect.index import CopyIndex
-
-        removed, missing = _run(lambda: CopyIndex.open(index).remove(ids))
-        for i in missing:
-            _err(f"{index}: no image with id {i}")
-        if fmt != Format.table:
-            from ..results import IndexRemoveResult
-
-            _emit(IndexRemoveResult(index=str(index), removed=removed, not_found=missing), fmt, "index-remove")
-        else:
-            typer.echo(f"removed {len(removed)} image(s); {len(missing)} id(s) not found")
-        if missing:
-            raise typer.Exit(1)
-
-    @index_app.command("stats")
-    def index_stats(
-        index: Path = typer.Argument(..., help="Index directory."),
-        fmt: Format = format_option(),
-    ) -> None:
-        """Counts, descriptors, search structures and disk use of an index."""
-        from ..copydetect.index import CopyIndex
-
-        st = _run(lambda: CopyIndex.open(index).stats())
-        if fmt != Format.table:
-            _emit(st, fmt, "index-stats")
-        else:
-            for k, v in st.items():
-                typer.echo(f"{k:16} {v}")
-
-    @app.command()
-    def search(
-        index: Path = typer.Argument(..., help="Index directory."),
-        queries: list[Path] = typer.Argument(..., help="Query images or folders."),
-        top_k: int = typer.Option(5, "--top-k", "-k", min=1, help="Matches per query."),
-        recursive: bool = typer.Option(False, "--recursive", "-r"),
-        no_verify: bool = typer.Option(False, "--no-verify", help="Skip local (SIFT) verification: faster, less robust."),
-        copies_only: bool = typer.Option(False, "--copies-only", help="Only list matches decided to be copies."),
-        fmt: Format = format_option(),
-        out: Optional[Path] = out_option(),
-        jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="Worker processes."),
-        quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
-    ) -> None:
-        from ..copydetect.api import matcher_for
-        from ..errors import IndexError_
-        from ..report import render_html
-        from ..results import SEARCH_ANALYZERS, search_result
-
-        def open_matcher() -> None:
-            m = matcher_for(index, verify=not no_verify)
-            if m.index.count("reference") == 0:
-                raise IndexError_("index holds no reference images (add some with 'sleuth index add')", str(index))
-
-        _run(open_matcher)
-        options = parse_options_or_exit(index=index, copy_top_k=top_k, copy_verify=not no_verify)
-        batch = Batch(queries, recursive, analyzers=SEARCH_ANALYZERS, options=options, jobs=jobs,
-                      keep_maps=fmt == Format.html, quiet=quiet)
-        reports: list = []
-
-        def rows():
-            for rep in batch.reports():
-                reports.append(rep)
-                row = search_result(rep, copies_only=copies_only)
-                if row.error and not rep.error:
-                    batch.failed += 1
-                    _err(row.error)
-                yield row
-
-        emit(rows(), fmt, out, name="search", table=_table_search, html=lambda _rows: render_html(reports))
-        batch.exit()
-
-    @app.command()
-    def dedup(
-        paths: list[Path] = typer.Argument(..., help="Image files or folders."),
-        recursive: bool = typer.Option(False, "--recursive", "-r"),
-        descriptor: str = typer.Option("sscd", "--descriptor", help="Global descriptor (sscd or sscd-distilled)."),
-        fmt: Format = format_option(),
-        out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write the JSON here instead of stdout."),
-    ) -> None:
-        """Group near-duplicates; the first path of each cluster is the one to keep."""
-        from ..copydetect.dedup import dedup as run_dedup
-
-        files, problems = _files(paths, recursive)
-        res = _run(lambda: run_dedup(files, descriptor=descriptor, progress=sys.stderr.isatty()))
-        for p, why in res.errors:
-            _err(f"{p}: {why}")
-        if fmt != Format.table:
-            _emit(res.clusters, fmt, "dedup", out)
-        else:
-            for c in res.clusters:
-                typer.echo(f"keep {c[0]}")
-                for p in c[1:]:
-                    typer.echo(f"  dup {p}")
-            typer.echo(f"{len(res.clusters)} cluster(s) of near-duplicates among {res.n_images} image(s); "
-                       f"{sum(len(c) - 1 for c in res.clusters)} removable")
-        if problems or res.errors:
-            raise typer.Exit(1)
-
-    @app.command()
-    def replication(
-        generated: list[Path] = typer.Argument(..., help="Folder(s) or files of generated images."),
-        index: Path = typer.Option(..., "--index", help="Index of the training/reference images."),
-        recursive: bool = typer.Option(False, "--recursive", "-r"),
-        fmt: Format = format_option(),
-        out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write the JSON here instead of stdout."),
-    ) -> None:
-        """Per generated image its closest reference and copy score; for the set, the replication ratio."""
-        from ..copydetect.dedup import replication as run_rep
-        from ..copydetect.index import CopyIndex
-
-        files, problems = _files(generated, recursive)
-        res = _run(lambda: run_rep(files, CopyIndex.open(index), progress=sys.stderr.isatty()))
-        failed = [r for r in res.rows if r["error"]]
-        for r in failed:
-            _err(r["error"])
-        if fmt != Format.table:
-            from ..results import ReplicationResult
-
-            _emit(ReplicationResult(index=str(index), images=res.rows, n_images=res.n_ok, n_copies=res.n_copies,
-                                    replication_ratio=res.ratio, ci95=list(res.ci95), decision_threshold=res.decision,
-                                    errors=[{"path": p, "reason": w} for p, w in problems]), fmt, "replication", out)
-        else:
-            for r in res.rows:
-                if r["error"]:
-                    continue
-                mark = "COPY" if r["is_copy"] else "    "
-                typer.echo(f"{mark} {r['score']:.3f}  {r['path']}  ->  #{r['reference_id']} {r['reference_path']}")
-            typer.echo(f"replication ratio {res.ratio:.3f} ({res.n_copies}/{res.n_ok}; 95% CI {res.ci95[0]:.3f}-{res.ci95[1]:.3f}) "
-                       f"at copy score >= {res.decision:g}")
-        if problems or failed:
-            raise typer.Exit(1)
+    index_app.command("add")(index_add)
+    index_app.command("remove")(index_remove)
+    index_app.command("stats")(index_stats)
+    app.command()(search)
+    app.command()(dedup)
+    app.command()(replication)
 
 
 def _table_search(rows: list[dict]) -> None:

@@ -32,90 +32,96 @@ Examples:
 DETECT_HELP = "Probability that each image is AI-generated, the decision at the calibrated default FPR, per-detector scores and the generator family."
 
 
+train_app = typer.Typer(help="Train the AI-image detector head or enrol a generator.", no_args_is_help=True)
+
+
+def detect_cmd(
+    paths: list[Path] = typer.Argument(..., help="Image files or folders."),
+    recursive: bool = typer.Option(False, "--recursive", "-r", help="Descend into sub-folders."),
+    fmt: Format = format_option(),
+    out: Optional[Path] = out_option(),
+    head: Optional[Path] = typer.Option(None, "--head", help="Detector head JSON (default: $SLEUTH_AIGEN_HEAD, else the enrolled user head, else the shipped one)."),
+    maps_dir: Optional[Path] = typer.Option(None, "--maps-dir", help="Write the tile score maps as PNGs here."),
+    max_pixels: Optional[int] = typer.Option(None, "--max-pixels", help="Refuse images above this many pixels (default 100 MP)."),
+    jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="Worker processes."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+) -> None:
+    from ..detect.detector import AigenDetector
+    from ..report import render_html
+    from ..results import DETECT_ANALYZERS, detect_result
+
+    options = parse_options_or_exit(aigen_head=head, maps_dir=maps_dir, max_pixels=max_pixels)
+
+    def preflight() -> None:
+        det = AigenDetector.shared(options.aigen_head)
+        if det.needs_clip:
+            det.backbone  # noqa: B018 - a missing encoder is one error for the whole run, not one per file
+
+    _run(preflight)
+    batch = Batch(paths, recursive, analyzers=DETECT_ANALYZERS, options=options, jobs=jobs,
+                  keep_maps=fmt == Format.html, quiet=quiet)
+    reports: list = []
+
+    def rows():
+        for rep in batch.reports():
+            reports.append(rep)
+            row = detect_result(rep)
+            if row.error and not rep.error:
+                batch.failed += 1
+                _err(row.error)
+            yield row
+
+    emit(rows(), fmt, out, name="detect", table=_table, html=lambda _rows: render_html(reports))
+    batch.exit()
+
+
+def train_aigen_cmd(
+    src: Path = typer.Argument(..., help="MANIFEST.csv (relpath,label,...) or a folder with real/ and synthetic/ sub-folders."),
+    out: Path = typer.Option(..., "--out", "-o", help="Head JSON to write (NPR weights go beside it)."),
+    detectors: str = typer.Option("clip-probe,rigid,spectral,npr", "--detectors", help="Comma-separated subset of clip-probe,rigid,spectral,npr."),
+    fpr: float = typer.Option(0.01, "--fpr", min=0.0001, max=0.5, help="False-positive rate on real photos for the default threshold."),
+    cache: Optional[Path] = typer.Option(None, "--cache", help="Feature cache folder (default bench/_work/features in a checkout)."),
+    seed: int = typer.Option(0, "--seed"),
+    npr_epochs: int = typer.Option(6, "--npr-epochs", min=1),
+) -> None:
+    """Train the detector head (reproduces the shipped one from the aigen manifest)."""
+    from ..detect.heads import DETECTORS
+    from ..detect.train import train_aigen
+
+    dets = [d.strip() for d in detectors.split(",") if d.strip()]
+    bad = [d for d in dets if d not in DETECTORS]
+    if bad or not dets:
+        _err(f"unknown detector(s) {', '.join(bad) or '(none)'}; choose from {', '.join(DETECTORS)}")
+        raise typer.Exit(2)
+    cmd = " ".join(["sleuth train aigen", shlex.quote(str(src)), "--out", shlex.quote(str(out)), "--detectors", ",".join(dets),
+                    "--fpr", f"{fpr:g}", "--seed", str(seed), "--npr-epochs", str(npr_epochs)])
+    head = _run(lambda: train_aigen(src, out, detectors=dets, fpr=fpr, cache_dir=cache, seed=seed,
+                                    npr_epochs=npr_epochs, command=cmd, log=_err))
+    o = head["oof"]
+    _err(f"wrote {out}: threshold {head['threshold']:.4f} at FPR {fpr:g}; out-of-fold TPR {o['tpr_at_threshold']:.3f}, FPR {o['fpr_at_threshold']:.3f}")
+
+
+def enroll_cmd(
+    name: str = typer.Argument(..., help="Family name for the new generator."),
+    folder: Path = typer.Argument(..., help="Folder of images made by that generator (3 or more)."),
+    head: Optional[Path] = typer.Option(None, "--head", help="Head to start from (default: the enrolled user head, else the shipped one)."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Head to write (default ~/.cache/sleuth/heads/aigen.json, used by detect)."),
+) -> None:
+    """Add a generator family for attribution from a folder of its images (nothing else is retrained)."""
+    from ..detect.enroll import enroll
+
+    dest, n, failed = _run(lambda: enroll(name, folder, head=head, out=out, log=_err))
+    _err(f"enrolled '{name}' from {n} image(s) into {dest}")
+    if failed:
+        raise typer.Exit(1)
+
+
 def register(app: typer.Typer) -> None:
-    train_app = typer.Typer(help="Train the AI-image detector head or enrol a generator.", no_args_is_help=True)
+    """Add these commands to the top-level app."""
     app.add_typer(train_app, name="train")
-
-    @app.command("detect", help=DETECT_HELP + DETECT_EXAMPLES)
-    def detect_cmd(
-        paths: list[Path] = typer.Argument(..., help="Image files or folders."),
-        recursive: bool = typer.Option(False, "--recursive", "-r", help="Descend into sub-folders."),
-        fmt: Format = format_option(),
-        out: Optional[Path] = out_option(),
-        head: Optional[Path] = typer.Option(None, "--head", help="Detector head JSON (default: $SLEUTH_AIGEN_HEAD, else the enrolled user head, else the shipped one)."),
-        maps_dir: Optional[Path] = typer.Option(None, "--maps-dir", help="Write the tile score maps as PNGs here."),
-        max_pixels: Optional[int] = typer.Option(None, "--max-pixels", help="Refuse images above this many pixels (default 100 MP)."),
-        jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="Worker processes."),
-        quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
-    ) -> None:
-        from ..detect.detector import AigenDetector
-        from ..report import render_html
-        from ..results import DETECT_ANALYZERS, detect_result
-
-        options = parse_options_or_exit(aigen_head=head, maps_dir=maps_dir, max_pixels=max_pixels)
-
-        def preflight() -> None:
-            det = AigenDetector.shared(options.aigen_head)
-            if det.needs_clip:
-                det.backbone  # noqa: B018 - a missing encoder is one error for the whole run, not one per file
-
-        _run(preflight)
-        batch = Batch(paths, recursive, analyzers=DETECT_ANALYZERS, options=options, jobs=jobs,
-                      keep_maps=fmt == Format.html, quiet=quiet)
-        reports: list = []
-
-        def rows():
-            for rep in batch.reports():
-                reports.append(rep)
-                row = detect_result(rep)
-                if row.error and not rep.error:
-                    batch.failed += 1
-                    _err(row.error)
-                yield row
-
-        emit(rows(), fmt, out, name="detect", table=_table, html=lambda _rows: render_html(reports))
-        batch.exit()
-
-    @train_app.command("aigen")
-    def train_aigen_cmd(
-        src: Path = typer.Argument(..., help="MANIFEST.csv (relpath,label,...) or a folder with real/ and synthetic/ sub-folders."),
-        out: Path = typer.Option(..., "--out", "-o", help="Head JSON to write (NPR weights go beside it)."),
-        detectors: str = typer.Option("clip-probe,rigid,spectral,npr", "--detectors", help="Comma-separated subset of clip-probe,rigid,spectral,npr."),
-        fpr: float = typer.Option(0.01, "--fpr", min=0.0001, max=0.5, help="False-positive rate on real photos for the default threshold."),
-        cache: Optional[Path] = typer.Option(None, "--cache", help="Feature cache folder (default bench/_work/features in a checkout)."),
-        seed: int = typer.Option(0, "--seed"),
-        npr_epochs: int = typer.Option(6, "--npr-epochs", min=1),
-    ) -> None:
-        """Train the detector head (reproduces the shipped one from the aigen manifest)."""
-        from ..detect.heads import DETECTORS
-        from ..detect.train import train_aigen
-
-        dets = [d.strip() for d in detectors.split(",") if d.strip()]
-        bad = [d for d in dets if d not in DETECTORS]
-        if bad or not dets:
-            _err(f"unknown detector(s) {', '.join(bad) or '(none)'}; choose from {', '.join(DETECTORS)}")
-            raise typer.Exit(2)
-        cmd = " ".join(["sleuth train aigen", shlex.quote(str(src)), "--out", shlex.quote(str(out)), "--detectors", ",".join(dets),
-                        "--fpr", f"{fpr:g}", "--seed", str(seed), "--npr-epochs", str(npr_epochs)])
-        head = _run(lambda: train_aigen(src, out, detectors=dets, fpr=fpr, cache_dir=cache, seed=seed,
-                                        npr_epochs=npr_epochs, command=cmd, log=_err))
-        o = head["oof"]
-        _err(f"wrote {out}: threshold {head['threshold']:.4f} at FPR {fpr:g}; out-of-fold TPR {o['tpr_at_threshold']:.3f}, FPR {o['fpr_at_threshold']:.3f}")
-
-    @train_app.command("enroll")
-    def enroll_cmd(
-        name: str = typer.Argument(..., help="Family name for the new generator."),
-        folder: Path = typer.Argument(..., help="Folder of images made by that generator (3 or more)."),
-        head: Optional[Path] = typer.Option(None, "--head", help="Head to start from (default: the enrolled user head, else the shipped one)."),
-        out: Optional[Path] = typer.Option(None, "--out", "-o", help="Head to write (default ~/.cache/sleuth/heads/aigen.json, used by detect)."),
-    ) -> None:
-        """Add a generator family for attribution from a folder of its images (nothing else is retrained)."""
-        from ..detect.enroll import enroll
-
-        dest, n, failed = _run(lambda: enroll(name, folder, head=head, out=out, log=_err))
-        _err(f"enrolled '{name}' from {n} image(s) into {dest}")
-        if failed:
-            raise typer.Exit(1)
+    app.command("detect", help=DETECT_HELP + DETECT_EXAMPLES)(detect_cmd)
+    train_app.command("aigen")(train_aigen_cmd)
+    train_app.command("enroll")(enroll_cmd)
 
 
 

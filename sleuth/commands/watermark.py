@@ -49,112 +49,118 @@ def _method_or_exit(method: str):
         raise typer.Exit(2)
 
 
+
+
+def mark_cmd(
+    paths: list[Path] = typer.Argument(..., help="Images (or folders) to mark."),
+    out: Path = typer.Option(..., "--out", "-o", help="Folder for the marked images (created if needed)."),
+    key: Optional[str] = typer.Option(None, "--key", help="Passphrase (>= 8 chars) or hex:<32+ hex digits> "
+                                      "(default: $SLEUTH_WATERMARK_KEY)."),
+    message: Optional[str] = typer.Option(None, "--message", "-m", help="Payload text (UTF-8, at most 8 bytes)."),
+    hex_: Optional[str] = typer.Option(None, "--hex", help="Payload as hex (at most 16 hex digits)."),
+    method: str = typer.Option("sleuth", "--method", help="sleuth, dwtDct, dwtDctSvd, rivaGan or trustmark."),
+    strength: float = typer.Option(1.0, "--strength", "-s", help="Amplitude factor (1.0 = PSNR about 40.5 dB)."),
+    recursive: bool = typer.Option(False, "--recursive", "-r", help="Descend into sub-folders."),
+    fmt: Format = format_option(),
+) -> None:
+    from ..errors import SleuthError, UsageError
+    from ..watermark import ecc
+    from ..watermark.api import mark_file
+    from ..results import MarkResult
+    from ..watermark.keys import parse_key
+
+    from ..settings import get_settings
+
+    m = _method_or_exit(method)
+    key = key or get_settings().watermark_key
+    if not key:
+        usage_exit("no key given: use --key KEY or set SLEUTH_WATERMARK_KEY")
+    try:
+        k = parse_key(key)
+        payload = None
+        if message is not None or hex_ is not None or m.carries_message:
+            payload = ecc.message_to_bytes(message, hex_) if (message is not None or hex_ is not None) else None
+        if payload is not None and not m.carries_message:
+            m.expected_bits(k, payload)  # raises the usage error
+    except UsageError as exc:
+        _err(exc)
+        raise typer.Exit(2)
+    if not (0.05 <= strength <= 8):
+        _err(f"--strength must be between 0.05 and 8, got {strength}")
+        raise typer.Exit(2)
+    files, problems = expand_inputs(paths, recursive)
+    failed = len(problems)
+
+    def rows():
+        nonlocal failed
+        for f in progress_iter(files, "marking", fmt != Format.jsonl):
+            try:
+                yield MarkResult(**mark_file(f, out, k, payload, method=method, strength=strength))
+            except SleuthError as exc:
+                failed += 1
+                _err(exc)
+                yield MarkResult(path=f, method=method, error=str(exc))
+
+    def table(rs: list) -> None:
+        for r in rs:
+            if r.error is None:
+                typer.echo(f"{r.path} -> {r.out}  PSNR {r.psnr:.2f} dB  SSIM {r.ssim:.4f}")
+
+    emit(rows(), fmt, None, name="mark", table=table)
+    raise typer.Exit(1 if failed else 0)
+
+
+def verify_cmd(
+    paths: list[Path] = typer.Argument(..., help="Images (or folders) to check."),
+    key: Optional[list[str]] = typer.Option(None, "--key", help="Key(s) to look for (repeat for several; default: "
+                                            "$SLEUTH_WATERMARK_KEY, one key, spaces allowed)."),
+    method: str = typer.Option("sleuth", "--method", help="sleuth, dwtDct, dwtDctSvd, rivaGan or trustmark."),
+    fpr: float = typer.Option(1e-6, "--fpr", help="False-positive rate of the 'detected' decision."),
+    recursive: bool = typer.Option(False, "--recursive", "-r", help="Descend into sub-folders."),
+    fmt: Format = format_option(),
+    out: Optional[Path] = out_option(),
+    max_pixels: Optional[int] = typer.Option(None, "--max-pixels", help="Refuse images above this many pixels."),
+    jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="Worker processes."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+) -> None:
+    from ..report import render_html
+    from ..results import VERIFY_ANALYZERS, verify_result
+    from ..settings import get_settings
+    from ..watermark.keys import parse_key
+
+    _method_or_exit(method)
+    key = key or ([get_settings().watermark_key] if get_settings().watermark_key else None)
+    if not key:
+        usage_exit("no key given: use --key KEY or set SLEUTH_WATERMARK_KEY")
+    if not (0 < fpr < 1):
+        usage_exit(f"--fpr must be in (0, 1), got {fpr}")
+    for k in key:
+        _run(lambda k=k: parse_key(k))
+    options = parse_options_or_exit(watermark_keys=list(key), watermark_method=method, watermark_fpr=fpr,
+                                    max_pixels=max_pixels)
+    batch = Batch(paths, recursive, analyzers=VERIFY_ANALYZERS, options=options, jobs=jobs,
+                  keep_maps=fmt == Format.html, quiet=quiet)
+    reports: list = []
+
+    def rows():
+        for rep in batch.reports():
+            reports.append(rep)
+            row = verify_result(rep)
+            if row.error and not rep.error:
+                batch.failed += 1
+                _err(row.error)
+            yield row
+
+    emit(rows(), fmt, out, name="verify", table=_verify_table, html=lambda _rows: render_html(reports))
+    batch.exit()
+
+
 def register(app: typer.Typer) -> None:
-    @app.command("mark", help="Embed an invisible, key-protected watermark (64-bit payload) and print PSNR/SSIM per image."
-                 + MARK_EXAMPLES)
-    def mark_cmd(
-        paths: list[Path] = typer.Argument(..., help="Images (or folders) to mark."),
-        out: Path = typer.Option(..., "--out", "-o", help="Folder for the marked images (created if needed)."),
-        key: Optional[str] = typer.Option(None, "--key", help="Passphrase (>= 8 chars) or hex:<32+ hex digits> "
-                                          "(default: $SLEUTH_WATERMARK_KEY)."),
-        message: Optional[str] = typer.Option(None, "--message", "-m", help="Payload text (UTF-8, at most 8 bytes)."),
-        hex_: Optional[str] = typer.Option(None, "--hex", help="Payload as hex (at most 16 hex digits)."),
-        method: str = typer.Option("sleuth", "--method", help="sleuth, dwtDct, dwtDctSvd, rivaGan or trustmark."),
-        strength: float = typer.Option(1.0, "--strength", "-s", help="Amplitude factor (1.0 = PSNR about 40.5 dB)."),
-        recursive: bool = typer.Option(False, "--recursive", "-r", help="Descend into sub-folders."),
-        fmt: Format = format_option(),
-    ) -> None:
-        from ..errors import SleuthError, UsageError
-        from ..watermark import ecc
-        from ..watermark.api import mark_file
-        from ..results import MarkResult
-        from ..watermark.keys import parse_key
-
-        from ..settings import get_settings
-
-        m = _method_or_exit(method)
-        key = key or get_settings().watermark_key
-        if not key:
-            usage_exit("no key given: use --key KEY or set SLEUTH_WATERMARK_KEY")
-        try:
-            k = parse_key(key)
-            payload = None
-            if message is not None or hex_ is not None or m.carries_message:
-                payload = ecc.message_to_bytes(message, hex_) if (message is not None or hex_ is not None) else None
-            if payload is not None and not m.carries_message:
-                m.expected_bits(k, payload)  # raises the usage error
-        except UsageError as exc:
-            _err(exc)
-            raise typer.Exit(2)
-        if not (0.05 <= strength <= 8):
-            _err(f"--strength must be between 0.05 and 8, got {strength}")
-            raise typer.Exit(2)
-        files, problems = expand_inputs(paths, recursive)
-        failed = len(problems)
-
-        def rows():
-            nonlocal failed
-            for f in progress_iter(files, "marking", fmt != Format.jsonl):
-                try:
-                    yield MarkResult(**mark_file(f, out, k, payload, method=method, strength=strength))
-                except SleuthError as exc:
-                    failed += 1
-                    _err(exc)
-                    yield MarkResult(path=f, method=method, error=str(exc))
-
-        def table(rs: list) -> None:
-            for r in rs:
-                if r.error is None:
-                    typer.echo(f"{r.path} -> {r.out}  PSNR {r.psnr:.2f} dB  SSIM {r.ssim:.4f}")
-
-        emit(rows(), fmt, None, name="mark", table=table)
-        raise typer.Exit(1 if failed else 0)
-
-    @app.command("verify", help="Is the key's mark present? p-value, decision at --fpr, and the message when detected."
-                 + VERIFY_EXAMPLES)
-    def verify_cmd(
-        paths: list[Path] = typer.Argument(..., help="Images (or folders) to check."),
-        key: Optional[list[str]] = typer.Option(None, "--key", help="Key(s) to look for (repeat for several; default: "
-                                                "$SLEUTH_WATERMARK_KEY, one key, spaces allowed)."),
-        method: str = typer.Option("sleuth", "--method", help="sleuth, dwtDct, dwtDctSvd, rivaGan or trustmark."),
-        fpr: float = typer.Option(1e-6, "--fpr", help="False-positive rate of the 'detected' decision."),
-        recursive: bool = typer.Option(False, "--recursive", "-r", help="Descend into sub-folders."),
-        fmt: Format = format_option(),
-        out: Optional[Path] = out_option(),
-        max_pixels: Optional[int] = typer.Option(None, "--max-pixels", help="Refuse images above this many pixels."),
-        jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="Worker processes."),
-        quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
-    ) -> None:
-        from ..report import render_html
-        from ..results import VERIFY_ANALYZERS, verify_result
-        from ..settings import get_settings
-        from ..watermark.keys import parse_key
-
-        _method_or_exit(method)
-        key = key or ([get_settings().watermark_key] if get_settings().watermark_key else None)
-        if not key:
-            usage_exit("no key given: use --key KEY or set SLEUTH_WATERMARK_KEY")
-        if not (0 < fpr < 1):
-            usage_exit(f"--fpr must be in (0, 1), got {fpr}")
-        for k in key:
-            _run(lambda k=k: parse_key(k))
-        options = parse_options_or_exit(watermark_keys=list(key), watermark_method=method, watermark_fpr=fpr,
-                                        max_pixels=max_pixels)
-        batch = Batch(paths, recursive, analyzers=VERIFY_ANALYZERS, options=options, jobs=jobs,
-                      keep_maps=fmt == Format.html, quiet=quiet)
-        reports: list = []
-
-        def rows():
-            for rep in batch.reports():
-                reports.append(rep)
-                row = verify_result(rep)
-                if row.error and not rep.error:
-                    batch.failed += 1
-                    _err(row.error)
-                yield row
-
-        emit(rows(), fmt, out, name="verify", table=_verify_table, html=lambda _rows: render_html(reports))
-        batch.exit()
+    """Add these commands to the top-level app."""
+    app.command("mark", help="Embed an invisible, key-protected watermark (64-bit payload) and print PSNR/SSIM per image."
+                 + MARK_EXAMPLES)(mark_cmd)
+    app.command("verify", help="Is the key's mark present? p-value, decision at --fpr, and the message when detected."
+                 + VERIFY_EXAMPLES)(verify_cmd)
 
 
 def _verify_table(rows: list) -> None:
