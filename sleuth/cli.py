@@ -22,8 +22,28 @@ import typer
 from .commands._common import err, expand_inputs
 from .errors import SleuthError, UsageError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+app = typer.Typer(add_completion=False, no_args_is_help=False, pretty_exceptions_enable=False,
                   help="sleuth: image forensics and provenance with calibrated, explainable evidence.")
+
+
+def _version(value: bool) -> None:
+    if not value:
+        return
+    from .render.help import version_text
+
+    typer.echo(version_text())
+    raise typer.Exit(0)
+
+
+@app.callback(invoke_without_command=True)
+def _top(ctx: typer.Context,
+         version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                      help="Print the sleuth version and the model files it resolves (with sha256).")) -> None:
+    """sleuth: image forensics and provenance with calibrated, explainable evidence."""
+    if ctx.invoked_subcommand is None:
+        from .render.help import OVERVIEW
+
+        typer.echo(OVERVIEW)
 
 COMMAND_MODULES = ["detect", "forensics", "copydetect", "watermark", "service", "bench"]
 
@@ -49,7 +69,10 @@ def write_output(text: str, out: Optional[Path], default_name: str) -> None:
     err(f"wrote {dest}")
 
 
-@app.command()
+from .render.help import epilog as _epilog  # noqa: E402
+
+
+@app.command(epilog=_epilog("scan"))
 def scan(
     paths: list[Path] = typer.Argument(..., help="Image files or folders."),
     recursive: bool = typer.Option(False, "--recursive", "-r", help="Descend into sub-folders."),
@@ -63,11 +86,15 @@ def scan(
     index: Optional[Path] = typer.Option(None, "--index", envvar="SLEUTH_INDEX", help="Copy-detection index to match against."),
     maps_dir: Optional[Path] = typer.Option(None, "--maps-dir", help="Write heatmap PNGs here."),
     max_pixels: Optional[int] = typer.Option(None, "--max-pixels", help="Refuse images above this many pixels (default 100 MP)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Table: name the analyzers that found nothing and list every evidence item."),
 ) -> None:
     """Analyse images and report provenance, watermark, AI-generation, manipulation and copy evidence."""
     from .analyzers import select
     from .pipeline import scan_many
-    from .report import render_html, render_table
+    from .render import emit
+    from .render.progress import wanted
+    from .render.text import display
 
     names = [a.strip() for a in analyzers.split(",") if a.strip()] if analyzers else None
     try:
@@ -80,27 +107,10 @@ def scan(
                "index": str(index) if index else None, "max_pixels": max_pixels,
                "maps_dir": str(maps_dir) if maps_dir else None}
     keep_maps = fmt == Fmt.html
-    failed = 0
-    reports = []
-    stream = fmt == Fmt.jsonl and out is None
-    for rep in scan_many(files, jobs=jobs, analyzers=names, tier="fast" if fast else "full",
-                         options=options, keep_maps=keep_maps, progress=sys.stderr.isatty()):
-        if rep.error:
-            failed += 1
-            err(rep.error)
-        if stream:
-            sys.stdout.write(json.dumps(rep.to_dict(), ensure_ascii=False) + "\n")
-            sys.stdout.flush()
-        else:
-            reports.append(rep)
-    if fmt == Fmt.table:
-        render_table(reports)
-    elif fmt == Fmt.json:
-        write_output(json.dumps([r.to_dict() for r in reports], indent=2, ensure_ascii=False), out, "report.json")
-    elif fmt == Fmt.jsonl and not stream:
-        write_output("".join(json.dumps(r.to_dict(), ensure_ascii=False) + "\n" for r in reports), out, "report.jsonl")
-    elif fmt == Fmt.html:
-        write_output(render_html(reports), out, "report.html")
+    reps = emit(scan_many(files, jobs=jobs, analyzers=names, tier="fast" if fast else "full", options=options,
+                          keep_maps=keep_maps, progress=wanted(quiet)),
+                fmt.value, out, verbose=verbose, on_report=lambda r: r.error and err(display(r.error)))
+    failed = sum(1 for r in reps if r.error)
     if failed or problems:
         raise typer.Exit(1)
 

@@ -16,7 +16,7 @@ from PIL import Image
 from . import analyzers as _an
 from .errors import SleuthError
 from .imageio import load_image
-from .report import Report, summarise, thumbnail
+from .report import Report, finalise, thumbnail
 
 
 def scan(source: Any, analyzers: list[str] | None = None, *, tier: str = "full",
@@ -29,16 +29,14 @@ def scan(source: Any, analyzers: list[str] | None = None, *, tier: str = "full",
     try:
         img = load_image(source, max_pixels=ctx.get("max_pixels"))
     except SleuthError as exc:
-        rep = Report(path=name, error=str(exc))
-        rep.summary = summarise(rep)
-        return rep
+        return finalise(Report(path=name, error=str(exc)), specs, ctx.options)
     rep = Report(path=img.path, sha256=img.sha256, format=img.format, width=img.width,
                  height=img.height, bytes=len(img.data) if img.data else None, notes=list(img.notes))
     ctx.cache.clear()
     for spec in specs:
         rep.evidence.extend(_an.run_analyzer(spec, img, ctx))
     ctx.cache.clear()
-    rep.summary = summarise(rep)
+    finalise(rep, specs, ctx.options)
     maps_dir = ctx.get("maps_dir")
     if maps_dir:
         write_maps(rep, Path(maps_dir))
@@ -103,7 +101,7 @@ def scan_many(paths: Iterable[str], jobs: int = 1, analyzers: list[str] | None =
             for p in paths:
                 rep = _scan_worker(p)
                 if bar:
-                    bar[0].advance(bar[1])
+                    bar[0].advance()
                 yield rep
         else:
             import multiprocessing as mp
@@ -116,7 +114,7 @@ def scan_many(paths: Iterable[str], jobs: int = 1, analyzers: list[str] | None =
                                      initargs=(analyzers, tier, options, keep_maps)) as ex:
                 for rep in ex.map(_scan_worker, paths, chunksize=4):
                     if bar:
-                        bar[0].advance(bar[1])
+                        bar[0].advance()
                     yield rep
     finally:
         if bar:
@@ -124,11 +122,7 @@ def scan_many(paths: Iterable[str], jobs: int = 1, analyzers: list[str] | None =
 
 
 def _progress(total: int):
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from .render.progress import Bar  # stderr only, never redirects stdout
 
-    prog = Progress(TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TimeRemainingColumn(), console=Console(stderr=True), transient=True)
-    prog.start()
-    task = prog.add_task("scanning", total=total)
-    return prog, task
+    bar = Bar(total, "scanning")
+    return bar, None
