@@ -46,6 +46,7 @@ def register(app: typer.Typer) -> None:
         from ..detect.detector import AigenDetector
         from ..errors import SleuthError
         from ..imageio import iter_image_paths, load_image
+        from ..report import verdict_label
 
         try:
             det = AigenDetector(head)
@@ -68,6 +69,7 @@ def register(app: typer.Typer) -> None:
                 img = load_image(f, max_pixels=max_pixels)
                 r = det.analyse(img, with_map=maps_dir is not None)
                 row = r.to_dict()
+                row["label"] = verdict_label("ai-generated", r.verdict)  # the words scan/JSON/HTML use
                 if maps_dir is not None and r.maps:
                     row["maps"] = _write_maps(r, Path(maps_dir), img.sha256)
             except SleuthError as exc:
@@ -137,17 +139,20 @@ def _write_maps(r, out_dir: Path, sha: str) -> dict:
 
 def _table(rows: list[dict]) -> None:
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
+
+    from ..render.text import display
 
     t = Table(title="sleuth detect")
     for c in ("file", "P(AI)", "verdict", "detectors", "family", "reliability"):
         t.add_column(c, overflow="fold")
     for r in rows:
         if r.get("error"):
-            t.add_row(str(r["path"]), "", "[red]error[/red]", f"[red]{r['error']}[/red]", "", "")
+            t.add_row(escape(display(r["path"])), "", "[red]error[/red]", f"[red]{escape(display(r['error']))}[/red]", "", "")
             continue
         dets = " ".join(f"{k}={v:.2f}" for k, v in r["detectors"].items())
         fam = "" if r["family"] is None else f"{r['family']}" + (f" {r['family_probability']:.2f}" if r["family_probability"] else "")
         rel = r["reliability"]["level"] + (f" ({', '.join(r['reliability']['flags'])})" if r["reliability"]["flags"] else "")
-        t.add_row(str(r["path"]), f"{r['probability']:.3f}", r["verdict"], dets, fam, rel)
+        t.add_row(escape(display(r["path"])), f"{r['probability']:.3f} (thr {r['threshold']:.2f})", r.get("label", r["verdict"]), dets, fam, rel)
     Console().print(t)
