@@ -47,6 +47,13 @@ BUILTIN_MODULES = [
 #: *signal* read from the pixels themselves. The report summary reads this, never analyzer names.
 Role = Literal["claim", "signal"]
 
+#: how an analyzer's verdict bears on the image's origin (read by ``report.summarise``):
+#: ``"verdict"``: the verdict, in its kind's documented vocabulary (``report.VERDICTS``), and the
+#: standard detail keys (``ai_generated``, ``digital_source_type``, ``make``, ``editors``, ``actions``)
+#: say what it implies; ``"ai"``: any positive verdict means AI generation (generator metadata, a
+#: generator's invisible mark); ``"none"``: it does not bear on origin (own mark, forensics, copies).
+OriginEffect = Literal["verdict", "ai", "none"]
+
 
 @dataclass
 class AnalyzerSpec:
@@ -57,6 +64,9 @@ class AnalyzerSpec:
     order: int = 100
     description: str = ""
     role: Role = "signal"
+    origin_effect: OriginEffect = "verdict"
+    #: the analyzer's own version, recorded in every report's audit trail (default: sleuth's version)
+    version: str = ""
 
 
 @dataclass
@@ -85,7 +95,8 @@ _LOADED = False
 
 
 def register(name: str, *, kind: str, tier: str = "fast", order: int = 100, description: str = "",
-             role: Role | None = None) -> Callable[[AnalyzerFn], AnalyzerFn]:
+             role: Role | None = None, origin_effect: OriginEffect | None = None,
+             version: str = "") -> Callable[[AnalyzerFn], AnalyzerFn]:
     """Register an analyzer under ``name``.
 
     Parameters
@@ -103,6 +114,11 @@ def register(name: str, *, kind: str, tier: str = "fast", order: int = 100, desc
     role : {"claim", "signal"}, optional
         Whether the evidence is a metadata claim or a pixel signal (default: claim for the
         provenance kind, signal otherwise).
+    origin_effect : {"verdict", "ai", "none"}, optional
+        How a verdict bears on origin (see :data:`OriginEffect`; default: ``"verdict"`` for the
+        provenance and ai-generated kinds, ``"none"`` otherwise).
+    version : str, optional
+        The analyzer's version for the audit trail (default: sleuth's version).
 
     Returns
     -------
@@ -112,10 +128,16 @@ def register(name: str, *, kind: str, tier: str = "fast", order: int = 100, desc
     def deco(fn: AnalyzerFn) -> AnalyzerFn:
         _REGISTRY[name] = AnalyzerSpec(name=name, kind=kind, fn=fn, tier=tier, order=order,
                                        description=description or (fn.__doc__ or "").strip().split("\n")[0],
-                                       role=role or ("claim" if kind == "provenance" else "signal"))
+                                       role=role or ("claim" if kind == "provenance" else "signal"),
+                                       origin_effect=origin_effect or default_origin_effect(kind), version=version)
         return fn
 
     return deco
+
+
+def default_origin_effect(kind: str) -> OriginEffect:
+    """The origin effect an analyzer of ``kind`` has unless it declares one."""
+    return "verdict" if kind in ("provenance", "ai-generated") else "none"
 
 
 def load_builtin() -> None:

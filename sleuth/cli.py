@@ -20,20 +20,37 @@ import typer
 from .commands._common import err, usage_exit, write_output
 from .errors import SleuthError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+app = typer.Typer(add_completion=False, no_args_is_help=False, pretty_exceptions_enable=False,
                   help="sleuth: image forensics and provenance with calibrated, explainable evidence.")
+
+
+def _version(value: bool) -> None:
+    if not value:
+        return
+    from .render.help import version_text
+
+    typer.echo(version_text())
+    raise typer.Exit(0)
+
+
+@app.callback(invoke_without_command=True)
+def _top(ctx: typer.Context,
+         version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                      help="Print the sleuth version and the model files it resolves (with sha256).")) -> None:
+    """sleuth: image forensics and provenance with calibrated, explainable evidence."""
+    from .settings import reload_settings
+
+    reload_settings()  # each invocation reads the environment it runs in (tests invoke many in one process)
+    if ctx.invoked_subcommand is None:
+        from .render.help import OVERVIEW
+
+        typer.echo(OVERVIEW)
 
 COMMAND_MODULES = ["scan", "detect", "forensics", "copydetect", "watermark", "service", "bench"]
 
 
 
 
-@app.callback()
-def _main() -> None:
-    """sleuth: image forensics and provenance with calibrated, explainable evidence."""
-    from .settings import reload_settings
-
-    reload_settings()  # each invocation reads the environment it runs in (tests invoke many in one process)
 
 
 models_app = typer.Typer(help="Model registry: where each model resolves from.", no_args_is_help=True)

@@ -18,7 +18,7 @@ from .errors import SleuthError
 from .options import ScanOptions, parse_options
 from .imageio import load_image
 from .maps import write_maps
-from .report import Report, summarise, thumbnail
+from .report import Report, finalise, thumbnail
 
 
 def scan(source: Any, analyzers: list[str] | None = None, *, tier: str = "full",
@@ -31,16 +31,14 @@ def scan(source: Any, analyzers: list[str] | None = None, *, tier: str = "full",
     try:
         img = load_image(source, max_pixels=ctx.get("max_pixels"))
     except SleuthError as exc:
-        rep = Report(path=name, error=str(exc))
-        rep.summary = summarise(rep)
-        return rep
+        return finalise(Report(path=name, error=str(exc)), specs, ctx.options.public())
     rep = Report(path=img.path, sha256=img.sha256, format=img.format, width=img.width,
                  height=img.height, bytes=len(img.data) if img.data else None, notes=list(img.notes))
     ctx.cache.clear()
     for spec in specs:
         rep.evidence.extend(_an.run_analyzer(spec, img, ctx))
     ctx.cache.clear()
-    rep.summary = summarise(rep)
+    finalise(rep, specs, ctx.options.public())
     maps_dir = ctx.get("maps_dir")
     if maps_dir:
         write_maps(rep, Path(maps_dir))
@@ -85,7 +83,7 @@ def scan_many(paths: Iterable[str], jobs: int = 1, analyzers: list[str] | None =
             for p in paths:
                 rep = _scan_worker(p)
                 if bar:
-                    bar[0].advance(bar[1])
+                    bar[0].advance()
                 yield rep
         else:
             import multiprocessing as mp
@@ -98,7 +96,7 @@ def scan_many(paths: Iterable[str], jobs: int = 1, analyzers: list[str] | None =
                                      initargs=(analyzers, tier, options, keep_maps)) as ex:
                 for rep in ex.map(_scan_worker, paths, chunksize=4):
                     if bar:
-                        bar[0].advance(bar[1])
+                        bar[0].advance()
                     yield rep
     finally:
         if bar:
@@ -106,17 +104,7 @@ def scan_many(paths: Iterable[str], jobs: int = 1, analyzers: list[str] | None =
 
 
 def _progress(total: int):
-    from .progress import progress_bar
+    from .render.progress import Bar  # stderr only, never redirects stdout
 
-    cm = progress_bar(total, "scanning")
-    advance = cm.__enter__()
-
-    class _Bar:
-        def advance(self, _task: object) -> None:
-            advance()
-
-        def stop(self) -> None:
-            cm.__exit__(None, None, None)
-
-    bar = _Bar()
+    bar = Bar(total, "scanning")
     return bar, None

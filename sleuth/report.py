@@ -4,20 +4,37 @@ The JSON shape is a contract (see docs/schemas/scan.schema.json, generated from 
 models by ``sleuth schema``). Names below are never renamed; fields may be added.
 
 * ``Evidence``: analyzer, kind (provenance / watermark / ai-generated / manipulation / copy),
-  verdict (short lowercase string or null), score, p_value, strength (strong / moderate /
-  weak / none), a one-sentence summary, structured details. Heatmaps travel beside the item
-  in ``maps`` (arrays, never serialised); the pipeline writes them as PNG files and records
-  their paths in ``details["maps"]``.
-* ``Report``: file facts (path, sha256, format, width, height, bytes), error, evidence and a
+  verdict (a word of the kind's vocabulary, :data:`VERDICTS`), score, p_value, strength
+  (strong / moderate / weak / none), a one-sentence summary, structured details. Heatmaps
+  travel beside the item in ``maps`` (arrays, never serialised); the pipeline writes them as
+  PNG files and records their paths in ``details["maps"]``.
+* ``Report``: file facts (path, sha256, format, width, height, bytes), error, evidence, a
   top-level ``summary`` that keeps *claims* (metadata: C2PA, EXIF, generator fields) apart
-  from *signals* (pixels: watermarks, detectors, forensics).
+  from *signals* (pixels: watermarks, detectors, forensics), and the ``audit`` trail (versions,
+  model hashes, operating points, options, UTC time) that makes the report reproducible.
+
+Verdict vocabulary
+------------------
+One spelling per meaning across kinds: ``no-evidence`` = looked and found nothing;
+``not-enough-signal`` = looked but the input cannot support a decision; ``skipped`` = does not
+apply to this input (e.g. a JPEG-only test on a PNG). The other words per kind are in
+:data:`VERDICTS`; :data:`LABELS` gives the words the table, the HTML page and ``detect`` show.
+Older spellings (``absent``, ``no-copy``, ``real``, ``ai-generated`` for the detector, a mark or
+tool name) are mapped by :func:`normalise_verdict` so a report reads the same either way.
+
+The summary names no analyzer: it reads each analyzer's declared ``role`` (claim / signal) and
+``origin_effect`` from the registry (:mod:`sleuth.analyzers`), the normalised verdict and a few
+standard detail keys.
 """
 from __future__ import annotations
 
 import base64
-import html
+import hashlib
 import io
-from typing import Any, Literal
+import platform
+import threading
+from pathlib import Path
+from typing import Any, Literal, get_args
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
@@ -27,10 +44,102 @@ from .util import to_jsonable
 Kind = Literal["provenance", "watermark", "ai-generated", "manipulation", "copy", "file"]
 Strength = Literal["strong", "moderate", "weak", "none"]
 
-#: kinds whose evidence is a claim carried by metadata (can be stripped or forged)
+#: kinds whose evidence is a claim carried by metadata (can be stripped or forged); used only when
+#: an analyzer is not in the registry (its declared ``role`` wins otherwise)
 CLAIM_KINDS = {"provenance"}
 #: kinds whose evidence comes from the pixels themselves
 SIGNAL_KINDS = {"watermark", "ai-generated", "manipulation", "copy"}
+
+# ----------------------------------------------------------------------------- verdict vocabulary
+
+#: looked and found nothing (the one spelling for every kind)
+NOTHING = "no-evidence"
+#: provenance: C2PA validation states, or what metadata claims (ai-generated / camera / edited)
+ProvenanceVerdict = Literal["no-evidence", "valid", "valid-untrusted", "invalid", "unresolved", "ai-generated",
+                            "camera", "edited", "present"]
+#: watermark: a known or own mark was detected at the stated FPR
+WatermarkVerdict = Literal["detected", "no-evidence", "not-enough-signal"]
+#: ai-generated: ``likely-ai`` only at or above the threshold of the stated FPR target; ``uncertain`` in
+#: the band the detector states below it; ``no-evidence`` ("no AI signal") below that;
+#: ``not-enough-signal`` when the input is outside what the detector is calibrated on
+AIVerdict = Literal["likely-ai", "uncertain", "no-evidence", "not-enough-signal"]
+#: manipulation: a region inconsistent with the rest, an image-scaling attack, nothing, or not testable
+ManipulationVerdict = Literal["manipulated", "scaling-attack", "no-evidence", "not-enough-signal", "skipped"]
+#: copy: a near-duplicate of a reference in the index
+CopyVerdict = Literal["copy", "no-evidence"]
+
+VERDICTS: dict[str, tuple[str, ...]] = {
+    "provenance": get_args(ProvenanceVerdict), "watermark": get_args(WatermarkVerdict),
+    "ai-generated": get_args(AIVerdict), "manipulation": get_args(ManipulationVerdict), "copy": get_args(CopyVerdict),
+}
+#: older spellings still emitted by some analyzers -> the vocabulary
+LEGACY: dict[tuple[str, str], str] = {
+    ("provenance", "absent"): NOTHING, ("watermark", "absent"): NOTHING, ("watermark", "present"): "detected",
+    ("ai-generated", "ai-generated"): "likely-ai", ("ai-generated", "real"): NOTHING,
+    ("ai-generated", "no-ai-signal"): NOTHING, ("copy", "no-copy"): NOTHING, ("copy", "absent"): NOTHING,
+    ("manipulation", "absent"): NOTHING, ("manipulation", "error"): "not-enough-signal",
+}
+#: words shown to people (table, HTML, ``detect``), by (kind, verdict)
+LABELS: dict[tuple[str, str], str] = {
+    ("ai-generated", "likely-ai"): "likely AI", ("ai-generated", "uncertain"): "uncertain",
+    ("ai-generated", NOTHING): "no AI signal", ("ai-generated", "not-enough-signal"): "not enough signal",
+    ("manipulation", "manipulated"): "manipulated region", ("manipulation", "scaling-attack"): "scaling attack",
+    ("manipulation", NOTHING): "no manipulation found", ("copy", "copy"): "copy found", ("copy", NOTHING): "no copy",
+    ("watermark", "detected"): "mark detected", ("watermark", NOTHING): "no mark",
+    ("provenance", NOTHING): "no metadata", ("provenance", "valid-untrusted"): "valid, signer not trusted",
+}
+QUIET_VERDICTS = {None, NOTHING, "not-checked", "skipped", "not-enough-signal"}
+
+
+def normalise_verdict(kind: str, verdict: str | None, origin_effect: str = "verdict") -> str | None:
+    """Map an analyzer's verdict to its kind's vocabulary.
+
+    Parameters
+    ----------
+    kind : str
+        Evidence kind.
+    verdict : str or None
+        The verdict as emitted.
+    origin_effect : str
+        The analyzer's declared origin effect: a positive verdict of an ``"ai"`` analyzer outside the
+        vocabulary (a tool or mark name) becomes ``ai-generated`` / ``detected``.
+
+    Returns
+    -------
+    str or None
+        The vocabulary word (unknown words of test or plug-in analyzers pass through unchanged).
+    """
+    if verdict is None or verdict in VERDICTS.get(kind, ()):
+        return verdict
+    if (kind, verdict) in LEGACY:
+        return LEGACY[(kind, verdict)]
+    if origin_effect == "ai" and kind == "provenance":
+        return "ai-generated"
+    if origin_effect == "ai" and kind == "watermark":
+        return "detected"
+    return verdict
+
+
+def verdict_label(kind: str, verdict: str | None) -> str:
+    """The words people see for ``verdict`` of ``kind`` (the same in every output).
+
+    Parameters
+    ----------
+    kind, verdict : str
+        Evidence kind and (normalised or legacy) verdict.
+
+    Returns
+    -------
+    str
+        A short lowercase phrase.
+    """
+    v = normalise_verdict(kind, verdict)
+    if v is None:
+        return "-"
+    return LABELS.get((kind, v), v.replace("-", " "))
+
+
+# ----------------------------------------------------------------------------- models
 
 
 class Evidence(BaseModel):
@@ -57,12 +166,76 @@ class Evidence(BaseModel):
         return self
 
 
+class AISummary(BaseModel):
+    """The pixel detector's reading, with its operating point."""
+
+    probability: float | None = None
+    threshold: float | None = None
+    fpr: float | None = Field(None, description="false-positive rate on real photos at the threshold")
+    verdict: str | None = Field(None, description="AIVerdict")
+    label: str = ""
+    family: str | None = None
+    note: str | None = Field(None, description="reliability note (e.g. not a photograph)")
+
+
+class ManipulationSummary(BaseModel):
+    score: float | None = None
+    verdict: str | None = None
+    label: str = ""
+    where: str | None = Field(None, description="where the map is hot, in words")
+    analyzers: list[str] = Field(default_factory=list, description="analyzers that fired")
+
+
+Headline = Literal["not analysed", "AI-generated", "edited", "camera photo", "no evidence", "unverified claims"]
+Tone = Literal["error", "ai", "edited", "clean", "info"]
+
+
 class Summary(BaseModel):
     origin: str = "unknown"
     claims: list[str] = Field(default_factory=list)
     signals: list[str] = Field(default_factory=list)
     conflicts: list[str] = Field(default_factory=list)
     text: str = ""
+    headline: str = Field("no evidence", description="short verdict words shown first in every output")
+    tone: Tone = "info"
+    basis: list[Literal["claim", "signal"]] = Field(default_factory=list, description="what the headline rests on")
+    ai: AISummary | None = None
+    manipulation: ManipulationSummary | None = None
+    copies: int | None = Field(None, description="references matched as copies (None: no index given)")
+    own_mark: str | None = Field(None, description="own watermark verdict (None: no key given)")
+    marks: list[str] = Field(default_factory=list, description="known generator marks found in the pixels")
+    edits: list[str] = Field(default_factory=list, description="edit history claimed by metadata")
+    unverified_claims: list[str] = Field(default_factory=list)
+    c2pa_problems: list[str] = Field(default_factory=list, description="C2PA failure classes with raw codes")
+    quiet: list[str] = Field(default_factory=list, description="analyzers that found nothing")
+    failed: list[str] = Field(default_factory=list, description="analyzers that failed on this input")
+    because: list[str] = Field(default_factory=list, description="the evidence the headline rests on")
+
+
+class ModelFile(BaseModel):
+    name: str
+    file: str | None = None
+    sha256: str | None = None
+
+
+class AnalyzerAudit(BaseModel):
+    version: str
+    kind: str
+    role: str
+    origin_effect: str
+    operating_point: dict[str, Any] = Field(default_factory=dict)
+
+
+class Audit(BaseModel):
+    """What produced the report: enough to reproduce it."""
+
+    sleuth_version: str
+    python: str
+    libraries: dict[str, str] = Field(default_factory=dict)
+    models: list[ModelFile] = Field(default_factory=list)
+    analyzers: dict[str, AnalyzerAudit] = Field(default_factory=dict)
+    options: dict[str, Any] = Field(default_factory=dict)
+    timestamp: str = Field("", description="UTC, ISO 8601 (the only field that differs between two runs)")
 
 
 class Report(BaseModel):
@@ -78,7 +251,12 @@ class Report(BaseModel):
     notes: list[str] = Field(default_factory=list)
     evidence: list[Evidence] = Field(default_factory=list)
     summary: Summary = Field(default_factory=Summary)
+    audit: Audit | None = None
     _thumbnail: np.ndarray | None = PrivateAttr(default=None)
+
+    def model_post_init(self, __context: Any) -> None:
+        if self.error and self.summary.headline == "no evidence":  # a failed file never reads "no evidence"
+            self.summary = Summary(text=f"not analysed: {self.error}", headline="not analysed", tone="error")
 
     def get(self, analyzer: str) -> Evidence | None:
         return next((e for e in self.evidence if e.analyzer == analyzer), None)
@@ -87,99 +265,184 @@ class Report(BaseModel):
         return to_jsonable(self.model_dump(mode="json"))
 
 
-_STRENGTH_RANK = {"strong": 3, "moderate": 2, "weak": 1, "none": 0}
+# ----------------------------------------------------------------------------- summary
+
+from .summary import summarise  # noqa: E402  (the summary logic lives beside, it needs the models)
 
 
-def summarise(report: Report) -> Summary:
-    """Build the top-level summary without merging metadata claims and pixel signals."""
-    claims, signals, ai_claim, ai_signal, camera_claim = [], [], False, False, False
-    invalid: list[str] = []
+# ----------------------------------------------------------------------------- audit trail
+
+_HASHES: dict[tuple[str, int, int], str] = {}
+_HASH_LOCK = threading.Lock()
+LIBRARIES = ("numpy", "pillow", "opencv-python-headless", "onnxruntime", "scikit-image", "scikit-learn", "scipy",
+             "c2pa-python", "pydantic", "faiss-cpu", "rich")
+
+
+def file_sha256(path: str | Path) -> str:
+    """sha256 of a file, computed once per process (cached by path, size and mtime).
+
+    Parameters
+    ----------
+    path : str or Path
+        The file.
+
+    Returns
+    -------
+    str
+        Hex digest.
+    """
+    p = Path(path)
+    st = p.stat()
+    key = (str(p.resolve()), st.st_size, st.st_mtime_ns)
+    with _HASH_LOCK:
+        if key not in _HASHES:
+            h = hashlib.sha256()
+            with open(p, "rb") as f:
+                for block in iter(lambda: f.read(1 << 20), b""):
+                    h.update(block)
+            _HASHES[key] = h.hexdigest()
+        return _HASHES[key]
+
+
+def library_versions() -> dict[str, str]:
+    """Installed versions of the libraries that shape the results."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for name in LIBRARIES:
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            continue
+    return out
+
+
+def model_files() -> list[ModelFile]:
+    """Every registered model and shipped detector head with its resolved file and sha256."""
+    from .errors import ModelNotFoundError
+    from .models import MODELS, resolve
+
+    rows = []
+    for name in MODELS:
+        try:
+            p = resolve(name, download=False)
+        except ModelNotFoundError:
+            rows.append(ModelFile(name=name))
+            continue
+        rows.append(ModelFile(name=name, file=p.name, sha256=file_sha256(p)))
+    data = Path(__file__).resolve().parent / "data"
+    for f in sorted(data.rglob("*")):
+        if f.is_file() and f.suffix in (".json", ".npz", ".onnx"):
+            rows.append(ModelFile(name=f"data/{f.relative_to(data).as_posix()}", file=f.name, sha256=file_sha256(f)))
+    return rows
+
+
+_SECRET_WORDS = ("key", "secret", "token", "password")
+OP_KEYS = ("threshold", "fpr_target", "target_fpr", "fpr", "band", "band_edges", "uncertain_below", "p_threshold")
+
+
+def redact_options(options: dict[str, Any]) -> dict[str, Any]:
+    """Options as recorded in the audit: secrets (watermark keys) replaced by a short hash."""
+    out: dict[str, Any] = {}
+    for k in sorted(options):
+        v = options[k]
+        if v in (None, [], {}, ""):
+            continue
+        if any(w in k.lower() for w in _SECRET_WORDS) and not isinstance(v, int):
+            vals = v if isinstance(v, (list, tuple)) else [v]
+            v = [f"sha256:{hashlib.sha256(str(x).encode('utf-8', 'surrogateescape')).hexdigest()[:12]}" for x in vals]
+        out[k] = to_jsonable(v)
+    return out
+
+
+def operating_point(ev: Evidence) -> dict[str, Any]:
+    """The decision constants an evidence item states (thresholds, FPR targets)."""
+    d = ev.details or {}
+    return {k: d[k] for k in OP_KEYS if k in d and isinstance(d[k], (int, float, str, list))}
+
+
+def audit(specs: list[Any], options: dict[str, Any], evidence: list[Evidence] | None = None,
+          timestamp: str | None = None) -> Audit:
+    """The audit trail of one report.
+
+    Parameters
+    ----------
+    specs : list of AnalyzerSpec
+        The analyzers selected for the scan.
+    options : dict
+        The scan options (secrets are redacted).
+    evidence : list of Evidence, optional
+        The report's evidence, read for each analyzer's operating point.
+    timestamp : str, optional
+        UTC ISO-8601 time (default: now).
+
+    Returns
+    -------
+    Audit
+    """
+    import datetime as _dt
+
+    from . import __version__
+
+    ops: dict[str, dict[str, Any]] = {}
+    for e in evidence or []:
+        ops.setdefault(e.analyzer, {}).update(operating_point(e))
+    an = {s.name: AnalyzerAudit(version=s.version or __version__, kind=s.kind, role=s.role,
+                                origin_effect=getattr(s, "origin_effect", "verdict"), operating_point=ops.get(s.name, {}))
+          for s in specs}
+    ts = timestamp or _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return Audit(sleuth_version=__version__, python=f"{platform.python_implementation()} {platform.python_version()}",
+                 libraries=library_versions(), models=model_files(), analyzers=an, options=redact_options(options),
+                 timestamp=ts)
+
+
+def _strip_timings(obj: Any) -> Any:
+    """Drop wall-clock ``seconds`` from details: timings differ run to run, a report must not."""
+    if isinstance(obj, dict):
+        obj.pop("seconds", None)
+        for v in obj.values():
+            _strip_timings(v)
+    elif isinstance(obj, list):
+        for v in obj:
+            _strip_timings(v)
+    return obj
+
+
+def finalise(report: Report, specs: list[Any], options: dict[str, Any]) -> Report:
+    """Summarise ``report`` and attach its audit trail (called by the pipeline for every report).
+
+    Parameters
+    ----------
+    report : Report
+        The report with its evidence.
+    specs : list of AnalyzerSpec
+        The analyzers that were selected.
+    options : dict
+        The scan options.
+
+    Returns
+    -------
+    Report
+        The same report, with ``summary`` and ``audit`` set.
+    """
     for e in report.evidence:
-        if e.error or e.strength == "none" or e.verdict in (None, "absent", "not-checked", "skipped"):
-            continue
-        line = f"{e.analyzer}: {e.summary}" if e.summary else f"{e.analyzer}: {e.verdict}"
-        if e.kind in CLAIM_KINDS:
-            det = e.details or {}
-            if e.verdict == "invalid":
-                claims.append(line)
-                invalid.append(e.analyzer)
-                continue  # a claim whose signature fails says nothing reliable about origin
-            claims.append(line)
-            dst = str(det.get("digital_source_type") or "")
-            if e.analyzer == "generator-metadata" or "trainedAlgorithmic" in dst or "algorithmicMedia" in dst:
-                ai_claim = True
-            if e.analyzer == "c2pa" and det.get("ai_generated"):
-                ai_claim = True
-            if "digitalCapture" in dst or (e.analyzer == "exif" and det.get("make")):
-                camera_claim = True
-        elif e.kind in SIGNAL_KINDS:
-            signals.append(line)
-            if e.kind == "ai-generated" and e.verdict == "ai-generated":
-                ai_signal = True
-            if e.kind == "watermark" and e.analyzer == "known-watermark":
-                ai_signal = True
-    conflicts = [f"{a} manifest is invalid (tampered or corrupted after signing): its claims are not counted" for a in invalid]
-    if camera_claim and ai_signal:
-        conflicts.append("metadata claims a camera capture but pixel evidence points to an AI generator")
-    if ai_claim and not ai_signal and any(e.kind == "ai-generated" and e.verdict == "real" for e in report.evidence):
-        conflicts.append("metadata claims AI generation but the pixel detectors did not fire")
-    if report.error:
-        origin, text = "unknown", f"not analysed: {report.error}"
-    elif ai_claim and ai_signal:
-        origin, text = "ai-generated", "AI generation is both claimed in metadata and seen in the pixels."
-    elif ai_claim:
-        origin, text = "ai-generated (claimed)", "Metadata claims AI generation; pixel evidence does not confirm it on its own."
-    elif ai_signal:
-        origin, text = "ai-generated (signal)", "Pixel evidence points to AI generation; no metadata claims it."
-    elif camera_claim:
-        origin, text = "camera (claimed)", "Metadata claims a camera capture; metadata can be forged or stripped."
-    else:
-        origin, text = "unknown", "No decisive provenance evidence."
-    if conflicts:
-        text += " Conflict: " + "; ".join(conflicts) + "."
-    return Summary(origin=origin, claims=claims, signals=signals, conflicts=conflicts, text=text)
+        _strip_timings(e.details)
+    report.summary = summarise(report)
+    report.audit = audit(specs, options, report.evidence)
+    return report
 
 
-# ----------------------------------------------------------------------------- rendering
-
-def render_table(reports: list[Report], console: Any | None = None) -> None:
-    """Print a Rich table: one row per file, the strongest evidence listed."""
-    from rich.console import Console
-    from rich.table import Table
-
-    console = console or Console()
-    table = Table(title="sleuth scan", show_lines=True)
-    table.add_column("file", overflow="fold", max_width=40)
-    table.add_column("size")
-    table.add_column("origin")
-    table.add_column("evidence", overflow="fold")
-    for r in reports:
-        if r.error:
-            table.add_row(r.path, "", "[red]error[/red]", f"[red]{html.escape(r.error)}[/red]")
-            continue
-        items = sorted(r.evidence, key=lambda e: -_STRENGTH_RANK.get(e.strength, 0))
-        lines, quiet = [], []
-        for e in items:
-            if e.error:
-                lines.append(f"[yellow]{e.analyzer}: error: {html.escape(e.error)}[/yellow]")
-            elif e.strength == "none":
-                quiet.append(e.analyzer)
-            else:
-                colour = {"strong": "bold", "moderate": "", "weak": "dim"}[e.strength]
-                txt = f"{e.analyzer}: {e.verdict or '-'} ({e.strength})"
-                lines.append(f"[{colour}]{txt}[/{colour}]" if colour else txt)
-        if quiet:
-            lines.append(f"[dim]{len(quiet)} quiet: {', '.join(quiet)}[/dim]")
-        table.add_row(r.path, f"{r.width}x{r.height} {r.format}", r.summary.origin, "\n".join(lines))
-    console.print(table)
+# ----------------------------------------------------------------------------- images for the renderers
 
 
-def _png_data_uri(arr: np.ndarray) -> str:
-    from PIL import Image
+def thumbnail(rgb: np.ndarray, max_side: int = 768) -> np.ndarray:
+    """Downscale ``rgb`` so its longer side is at most ``max_side`` (the HTML report's base image)."""
+    import cv2
 
-    buf = io.BytesIO()
-    Image.fromarray(arr).save(buf, "PNG", optimize=True)
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+    scale = min(1.0, max_side / max(rgb.shape[:2]))
+    if scale < 1:
+        rgb = cv2.resize(rgb, (max(1, int(rgb.shape[1] * scale)), max(1, int(rgb.shape[0] * scale))), interpolation=cv2.INTER_AREA)
+    return rgb
 
 
 def heatmap_rgba(heat: np.ndarray, max_side: int = 512) -> np.ndarray:
@@ -191,77 +454,33 @@ def heatmap_rgba(heat: np.ndarray, max_side: int = 512) -> np.ndarray:
     if scale < 1:
         h = cv2.resize(h, (max(1, int(h.shape[1] * scale)), max(1, int(h.shape[0] * scale))), interpolation=cv2.INTER_AREA)
     col = cv2.applyColorMap((h * 255).astype(np.uint8), cv2.COLORMAP_INFERNO)[..., ::-1]
-    a = (np.clip(h * 1.5, 0, 1) * 200).astype(np.uint8)
+    a = (np.clip(h * 1.5, 0, 1) * 230).astype(np.uint8)
     return np.dstack([col, a])
 
 
-def _jpeg_data_uri(arr: np.ndarray) -> str:
+def data_uri(arr: np.ndarray, fmt: str = "PNG") -> str:
+    """Encode an image array as a ``data:`` URI (PNG or JPEG)."""
     from PIL import Image
 
     buf = io.BytesIO()
-    Image.fromarray(arr).save(buf, "JPEG", quality=80)
-    return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode()
+    if fmt == "JPEG":
+        Image.fromarray(arr).save(buf, "JPEG", quality=82)
+    else:
+        Image.fromarray(arr).save(buf, "PNG", optimize=True)
+    return f"data:image/{fmt.lower()};base64," + base64.b64encode(buf.getvalue()).decode()
 
 
-def thumbnail(rgb: np.ndarray, max_side: int = 360) -> np.ndarray:
-    import cv2
+# thin re-exports: the renderers live in sleuth.render
 
-    scale = min(1.0, max_side / max(rgb.shape[:2]))
-    if scale < 1:
-        rgb = cv2.resize(rgb, (max(1, int(rgb.shape[1] * scale)), max(1, int(rgb.shape[0] * scale))), interpolation=cv2.INTER_AREA)
-    return rgb
+def render_table(reports: list[Report], console: Any | None = None, verbose: bool = False) -> None:
+    """Print the verdict table (see :func:`sleuth.render.table.render_table`)."""
+    from .render.table import render_table as _rt
 
-
-_CSS = """
-body{font-family:system-ui,sans-serif;margin:2em;color:#222;max-width:1200px}
-h1{font-size:1.4em} .file{border:1px solid #ccc;border-radius:6px;padding:1em;margin:1em 0}
-.err{color:#b00} .ev{margin:.3em 0} .strong{font-weight:bold} .weak,.none{color:#777}
-table{border-collapse:collapse} td,th{border:1px solid #ddd;padding:.2em .5em;font-size:.9em;vertical-align:top}
-.maps{display:flex;flex-wrap:wrap;gap:1em} .map{position:relative;display:inline-block}
-.map div{max-width:360px} .map img.ov{display:block;width:100%;height:100%;opacity:.8}
-.map figcaption{font-size:.8em;text-align:center} details pre{font-size:.8em;white-space:pre-wrap}
-"""
+    _rt(reports, console=console, verbose=verbose)
 
 
 def render_html(reports: list[Report], title: str = "sleuth report") -> str:
-    """A self-contained HTML page: per file, the summary, the evidence and heatmap overlays."""
-    import json as _json
+    """The self-contained HTML page (see :func:`sleuth.render.html.render_html`)."""
+    from .render.html import render_html as _rh
 
-    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
-             f"<style>{_CSS}</style></head><body><h1>{html.escape(title)}</h1>",
-             f"<p>{len(reports)} file(s); {sum(1 for r in reports if r.error)} failed.</p>"]
-    for i, r in enumerate(reports):
-        parts.append("<div class='file'>")
-        parts.append(f"<h2>{html.escape(r.path)}</h2>")
-        if r.error:
-            parts.append(f"<p class='err'>error: {html.escape(r.error)}</p></div>")
-            continue
-        parts.append(f"<p>{r.width}x{r.height} {html.escape(r.format or '')}, {r.bytes} bytes, sha256 <code>{r.sha256}</code></p>")
-        parts.append(f"<p><b>Origin: {html.escape(r.summary.origin)}</b>. {html.escape(r.summary.text)}</p>")
-        parts.append("<table><tr><th>analyzer</th><th>kind</th><th>verdict</th><th>strength</th><th>score</th><th>p-value</th><th>summary</th></tr>")
-        for e in r.evidence:
-            sc = "" if e.score is None else f"{e.score:.4g}"
-            pv = "" if e.p_value is None else f"{e.p_value:.3g}"
-            summ = html.escape(e.error and f"error: {e.error}" or e.summary)
-            parts.append(f"<tr class='{e.strength}'><td>{html.escape(e.analyzer)}</td><td>{e.kind}</td><td>{html.escape(str(e.verdict))}</td>"
-                         f"<td>{e.strength}</td><td>{sc}</td><td>{pv}</td><td>{summ}</td></tr>")
-        parts.append("</table>")
-        base = r._thumbnail
-        maps = [(e.analyzer, k, v) for e in r.evidence for k, v in e.maps.items()]
-        if base is not None and maps:
-            import cv2
-
-            # the photo is embedded once per file (CSS background), each map as a small overlay
-            parts.append(f"<style>.b{i}{{background-image:url('{_jpeg_data_uri(base)}');background-size:cover;"
-                         f"width:{base.shape[1]}px;height:{base.shape[0]}px}}</style><div class='maps'>")
-            for an, k, m in maps:
-                ov = cv2.resize(heatmap_rgba(m, max_side=max(base.shape[:2])), (base.shape[1], base.shape[0]),
-                                interpolation=cv2.INTER_LINEAR)
-                parts.append(f"<figure class='map'><div class='b{i}'><img class='ov' src='{_png_data_uri(ov)}'></div>"
-                             f"<figcaption>{html.escape(an)}: {html.escape(k)}</figcaption></figure>")
-            parts.append("</div>")
-        parts.append("<details><summary>JSON</summary><pre>"
-                     + html.escape(_json.dumps(r.to_dict(), indent=1, ensure_ascii=False)[:200000]) + "</pre></details>")
-        parts.append("</div>")
-    parts.append("</body></html>")
-    return "".join(parts)
+    return _rh(reports, title=title)

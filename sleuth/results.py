@@ -79,8 +79,11 @@ def detect_result(rep: Report) -> DetectResult:
         return DetectResult(path=rep.path, error=error)
     ev = rep.get("ai-generated")
     assert ev is not None
+    from .report import verdict_label
+
     d = {k: v for k, v in ev.details.items() if k != "maps"}
     d.setdefault("verdict", ev.verdict)
+    d.setdefault("label", verdict_label("ai-generated", ev.verdict))  # the words scan, JSON and HTML use
     return DetectResult(path=rep.path, maps=dict(ev.details.get("maps") or {}), **d)
 
 

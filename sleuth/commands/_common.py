@@ -12,20 +12,13 @@ reported), 2 usage error.
 from __future__ import annotations
 
 import sys
-from enum import Enum
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Optional
 
 import typer
 
 
-class Format(str, Enum):
-    """Output format of every command."""
-
-    table = "table"
-    json = "json"
-    jsonl = "jsonl"
-    html = "html"
+from ..render import Format  # noqa: E402  (the one --format type)
 
 
 FORMAT_HELP = "Output: table (for people), json (one document), jsonl (one object per line, streamed) or html (a self-contained page)."
@@ -41,16 +34,21 @@ def out_option(help_: str = "Write the output to this file (or folder) atomicall
 
 
 def progress_iter(items: Any, description: str, show: bool = True) -> Iterator[Any]:
-    """Iterate with a progress bar on stderr when it is a terminal (see :mod:`sleuth.progress`)."""
-    from ..progress import enabled
-    from ..progress import progress_iter as _it
+    """Iterate with a progress bar on stderr when it is a terminal (see :mod:`sleuth.render.progress`)."""
+    from ..render.progress import progress, wanted
 
-    return _it(items, description, show and enabled())
+    seq = list(items)
+    with progress(len(seq), description, show and wanted()) as advance:
+        for it in seq:
+            yield it
+            advance()
 
 
 def err(msg: object) -> None:
-    """One line on stderr."""
-    typer.echo(" ".join(str(msg).split()), err=True)
+    """One line on stderr (undecodable bytes of file names shown as U+FFFD, never a crash)."""
+    from ..render.text import display
+
+    typer.echo(display(" ".join(str(msg).split())), err=True)
 
 
 def usage_exit(msg: object) -> None:
@@ -161,9 +159,10 @@ class Batch:
 def _dump(row: Any, indent: Optional[int] = None) -> str:
     from pydantic_core import to_jsonable_python
 
-    from ..util import dumps
+    from ..render.text import json_line
+    from ..util import to_jsonable
 
-    return dumps(to_jsonable_python(row), indent=indent)
+    return json_line(to_jsonable(to_jsonable_python(row)), indent=indent)
 
 
 def write_output(text: str, out: Optional[Path], default_name: str) -> None:

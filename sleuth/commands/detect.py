@@ -14,20 +14,14 @@ from typing import Optional
 
 import typer
 
+from ..render.help import epilog
+
 
 from ._common import Batch, Format, emit, format_option, out_option, parse_options_or_exit
 from ._common import err as _err
 from ._common import run_or_exit as _run
 
 
-DETECT_EXAMPLES = """
-
-Examples:
-
-  sleuth detect photo.jpg
-
-  sleuth detect DIR -r --format json > detect.json
-"""
 
 DETECT_HELP = "Probability that each image is AI-generated, the decision at the calibrated default FPR, per-detector scores and the generator family."
 
@@ -119,7 +113,7 @@ def enroll_cmd(
 def register(app: typer.Typer) -> None:
     """Add these commands to the top-level app."""
     app.add_typer(train_app, name="train")
-    app.command("detect", help=DETECT_HELP + DETECT_EXAMPLES)(detect_cmd)
+    app.command("detect", help=DETECT_HELP, epilog=epilog("detect"))(detect_cmd)
     train_app.command("aigen")(train_aigen_cmd)
     train_app.command("enroll")(enroll_cmd)
 
@@ -130,16 +124,18 @@ def _table(rows: list) -> None:
     from rich.markup import escape
     from rich.table import Table
 
+    from ..render.text import display
+
     t = Table(title="sleuth detect")
     for c in ("file", "P(AI)", "verdict", "detectors", "family", "reliability"):
         t.add_column(c, overflow="fold")
     for row in rows:
         r = row.model_dump()
         if r.get("error"):
-            t.add_row(escape(str(r["path"])), "", "[red]error[/red]", f"[red]{escape(r['error'])}[/red]", "", "")
+            t.add_row(escape(display(r["path"])), "", "[red]error[/red]", f"[red]{escape(display(r['error']))}[/red]", "", "")
             continue
         dets = " ".join(f"{k}={v:.2f}" for k, v in r["detectors"].items())
         fam = "" if r["family"] is None else f"{r['family']}" + (f" {r['family_probability']:.2f}" if r["family_probability"] else "")
         rel = r["reliability"]["level"] + (f" ({', '.join(r['reliability']['flags'])})" if r["reliability"]["flags"] else "")
-        t.add_row(escape(str(r["path"])), f"{r['probability']:.3f}", r["verdict"], dets, fam, rel)
+        t.add_row(escape(display(r["path"])), f"{r['probability']:.3f} (thr {r['threshold']:.2f})", r.get("label") or r["verdict"], dets, fam, rel)
     Console().print(t)

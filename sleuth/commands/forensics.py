@@ -19,19 +19,11 @@ from typing import Optional
 
 import typer
 
+from ..render.help import epilog
+
 from ._common import Batch, Format, emit, format_option, parse_options_or_exit, usage_exit
 from ._common import err as _err
 
-FORENSICS_EXAMPLES = """
-
-Examples:
-
-  sleuth forensics photo.jpg --out maps/
-
-  sleuth forensics DIR -r --out maps/ --format json > forensics.json
-
-  sleuth forensics thumb.png --out maps/ --scaling-size 224
-"""
 
 
 def parse_sizes(text: Optional[str]) -> Optional[list[tuple[int, int]]]:
@@ -52,8 +44,8 @@ def parse_sizes(text: Optional[str]) -> Optional[list[tuple[int, int]]]:
 
 def register(app: typer.Typer) -> None:
     @app.command("forensics", help="Forensic heatmaps (ELA, noise, JPEG ghost/double quantisation, copy-move, "
-                 "resampling), fused map, integrity score and image-scaling attack check; one PNG per map in --out."
-                 + FORENSICS_EXAMPLES)
+                 "resampling), fused map, integrity score and image-scaling attack check; one PNG per map in --out.",
+                 epilog=epilog("forensics"))
     def forensics_cmd(
         paths: list[Path] = typer.Argument(..., help="Image files or folders."),
         out: Path = typer.Option(..., "--out", "-o", help="Folder for the heatmap PNGs (created)."),

@@ -6,22 +6,12 @@ from typing import Optional
 
 import typer
 
-from ._common import Batch, Format, emit, format_option, out_option, parse_options_or_exit, split_names
-
-SCAN_EXAMPLES = """
-
-Examples:
-
-  sleuth scan photo.jpg
-
-  sleuth scan DIR -r --format json --jobs 2 > report.json
-
-  sleuth scan DIR --fast --format jsonl | jq .summary.origin
-"""
-
+from ..render.help import epilog
+from ._common import Batch, Format, format_option, out_option, parse_options_or_exit, split_names
 
 def register(app: typer.Typer) -> None:
-    @app.command(help="Analyse images and report provenance, watermark, AI-generation, manipulation and copy evidence." + SCAN_EXAMPLES)
+    @app.command(help="Analyse images and report provenance, watermark, AI-generation, manipulation and copy evidence.",
+                 epilog=epilog("scan"))
     def scan(
         paths: list[Path] = typer.Argument(..., help="Image files or folders."),
         recursive: bool = typer.Option(False, "--recursive", "-r", help="Descend into sub-folders."),
@@ -36,8 +26,9 @@ def register(app: typer.Typer) -> None:
         maps_dir: Optional[Path] = typer.Option(None, "--maps-dir", help="Write heatmap PNGs here (one per map, at the image's size)."),
         max_pixels: Optional[int] = typer.Option(None, "--max-pixels", help="Refuse images above this many pixels (default 100 MP)."),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+        verbose: bool = typer.Option(False, "--verbose", "-v", help="Table: name the analyzers that found nothing and list every evidence item."),
     ) -> None:
-        from ..report import render_html, render_table
+        from ..render import emit as emit_reports
         from ..settings import get_settings
 
         st = get_settings()
@@ -46,5 +37,5 @@ def register(app: typer.Typer) -> None:
             index=index or st.index, max_pixels=max_pixels, maps_dir=maps_dir)
         batch = Batch(paths, recursive, analyzers=split_names(analyzers), tier="fast" if fast else "full",
                       options=options, jobs=jobs, keep_maps=fmt == Format.html, quiet=quiet)
-        emit(batch.reports(), fmt, out, name="report", table=render_table, html=render_html)
+        emit_reports(batch.reports(), fmt.value, out, verbose=verbose)
         batch.exit()

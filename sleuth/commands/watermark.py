@@ -15,27 +15,15 @@ from typing import Optional
 
 import typer
 
+from ..render.help import epilog
+
 
 from ._common import Batch, Format, emit, expand_inputs, format_option, out_option, parse_options_or_exit, progress_iter, usage_exit
 from ._common import err as _err
 from ._common import run_or_exit as _run
 
 
-MARK_EXAMPLES = """
 
-Examples:
-
-  sleuth mark photo.jpg --out marked/ --key "$KEY" --message hello
-"""
-
-VERIFY_EXAMPLES = """
-
-Examples:
-
-  sleuth verify marked/*.png --key "$KEY"
-
-  sleuth verify DIR -r --key "$KEY" --format json > verify.json
-"""
 
 
 def _method_or_exit(method: str):
@@ -157,10 +145,10 @@ def verify_cmd(
 
 def register(app: typer.Typer) -> None:
     """Add these commands to the top-level app."""
-    app.command("mark", help="Embed an invisible, key-protected watermark (64-bit payload) and print PSNR/SSIM per image."
-                 + MARK_EXAMPLES)(mark_cmd)
-    app.command("verify", help="Is the key's mark present? p-value, decision at --fpr, and the message when detected."
-                 + VERIFY_EXAMPLES)(verify_cmd)
+    app.command("mark", help="Embed an invisible, key-protected watermark (64-bit payload) and print PSNR/SSIM per image.",
+                 epilog=epilog("mark"))(mark_cmd)
+    app.command("verify", help="Is the key's mark present? p-value, decision at --fpr, and the message when detected.",
+                 epilog=epilog("verify"))(verify_cmd)
 
 
 def _verify_table(rows: list) -> None:

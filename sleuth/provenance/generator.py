@@ -422,7 +422,7 @@ def detect(img: LoadedImage, text: dict[str, str] | None = None, xmp: str | None
     return None
 
 
-@register("generator-metadata", kind="provenance", tier="fast", order=20)
+@register("generator-metadata", kind="provenance", tier="fast", order=20, origin_effect="ai")
 def analyze(img: LoadedImage, ctx: ScanContext) -> Evidence:
     """AI generator parameters written by A1111/Forge, ComfyUI, InvokeAI, NovelAI, Fooocus, SwarmUI..."""
     problems: list[str] = []

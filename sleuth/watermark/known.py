@@ -139,7 +139,7 @@ def _trustmark_decode(img: LoadedImage) -> dict[str, Any]:  # pragma: no cover -
     return {"detected": bool(present), "secret": secret if present else None, "schema": schema}
 
 
-@register("known-watermark", kind="watermark", tier="fast", order=40)
+@register("known-watermark", kind="watermark", tier="fast", order=40, origin_effect="ai")
 def analyze(img: LoadedImage, ctx: ScanContext) -> Evidence:
     """Publicly known invisible marks: Stable Diffusion v1/v2, SDXL (dwtDct) and TrustMark."""
     fpr = float(ctx.get("known_watermark_fpr") or DEFAULT_FPR)
