@@ -4,8 +4,8 @@ Commands: scan, detect, train, forensics, index/search/dedup/replication, mark/v
 models, schema, examples, bench, serve. Each capability lives in ``sleuth/commands/<name>.py``
 with a ``register(app)`` function, so capabilities stay independent.
 
-Exit codes: 0 when every input was analysed, 1 when some failed (the rest still reported),
-2 for usage errors.
+Exit codes: 0 when every input was analysed, 1 when some failed (the rest still reported;
+an analyzer that failed on a file counts), 2 for usage errors, 3 for a crash of sleuth itself.
 """
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from typing import Optional
 
 import typer
 
-from .commands._common import err, expand_inputs
+from .commands._common import err, expand_inputs, summary_line
 from .errors import SleuthError, UsageError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -41,12 +41,21 @@ def write_output(text: str, out: Optional[Path], default_name: str) -> None:
     """Write text atomically to ``out`` (a file, or a folder receiving ``default_name``), else stdout."""
     from .util import atomic_write_text
 
+    text = _encodable(text)
     if out is None:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
         return
     dest = out / default_name if (out.is_dir() or str(out).endswith("/")) else out
     atomic_write_text(dest, text)
     err(f"wrote {dest}")
+
+
+def _encodable(text: str) -> str:
+    """Text any UTF-8 writer accepts: a lone surrogate (an undecodable path byte) becomes U+FFFD."""
+    try:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
 
 
 @app.command()
@@ -63,10 +72,12 @@ def scan(
     index: Optional[Path] = typer.Option(None, "--index", envvar="SLEUTH_INDEX", help="Copy-detection index to match against."),
     maps_dir: Optional[Path] = typer.Option(None, "--maps-dir", help="Write heatmap PNGs here."),
     max_pixels: Optional[int] = typer.Option(None, "--max-pixels", help="Refuse images above this many pixels (default 100 MP)."),
+    follow_links: bool = typer.Option(False, "--follow-links", help="Follow symbolic links that leave a scanned folder."),
+    time_budget: Optional[float] = typer.Option(None, "--time-budget", help="Seconds per file before its worker is stopped (default 5 fast, 30 full; 0 = none)."),
 ) -> None:
     """Analyse images and report provenance, watermark, AI-generation, manipulation and copy evidence."""
     from .analyzers import select
-    from .pipeline import scan_many
+    from .pipeline import failures, scan_many
     from .report import render_html, render_table
 
     names = [a.strip() for a in analyzers.split(",") if a.strip()] if analyzers else None
@@ -75,21 +86,23 @@ def scan(
     except UsageError as exc:
         err(exc)
         raise typer.Exit(2)
-    files, problems = expand_inputs(list(paths), recursive)
+    skipped: list[tuple[str, str]] = []
+    files, problems = expand_inputs(list(paths), recursive, follow_links=follow_links, skipped=skipped)
     options = {"trust_list": str(trust_list) if trust_list else None, "watermark_keys": list(key or ([os.environ["SLEUTH_WATERMARK_KEY"]] if os.environ.get("SLEUTH_WATERMARK_KEY") else [])),
                "index": str(index) if index else None, "max_pixels": max_pixels,
-               "maps_dir": str(maps_dir) if maps_dir else None}
+               "maps_dir": str(maps_dir) if maps_dir else None, "time_budget": time_budget}
     keep_maps = fmt == Fmt.html
     failed = 0
     reports = []
     stream = fmt == Fmt.jsonl and out is None
     for rep in scan_many(files, jobs=jobs, analyzers=names, tier="fast" if fast else "full",
                          options=options, keep_maps=keep_maps, progress=sys.stderr.isatty()):
-        if rep.error:
-            failed += 1
-            err(rep.error)
+        lines = [rep.error] if rep.error else failures(rep)
+        failed += bool(lines)
+        for line in lines:
+            err(line)
         if stream:
-            sys.stdout.write(json.dumps(rep.to_dict(), ensure_ascii=False) + "\n")
+            sys.stdout.write(_encodable(json.dumps(rep.to_dict(), ensure_ascii=False)) + "\n")
             sys.stdout.flush()
         else:
             reports.append(rep)
@@ -101,6 +114,7 @@ def scan(
         write_output("".join(json.dumps(r.to_dict(), ensure_ascii=False) + "\n" for r in reports), out, "report.jsonl")
     elif fmt == Fmt.html:
         write_output(render_html(reports), out, "report.html")
+    err(summary_line(len(files), failed, len(problems), skipped))
     if failed or problems:
         raise typer.Exit(1)
 
@@ -186,12 +200,22 @@ def _load_commands() -> None:
 _load_commands()
 
 
+#: exit code of a crash of sleuth itself (a bug), distinct from 1 "some inputs failed"
+EXIT_INTERNAL = 3
+
+
 def main() -> None:
     try:
         app()
     except SleuthError as exc:
         err(exc)
         sys.exit(1)
+    except Exception as exc:  # a bug in sleuth: one line, a distinct exit code, traceback on demand
+        if os.environ.get("SLEUTH_DEBUG"):
+            raise
+        err(f"sleuth: internal error ({type(exc).__name__}: {exc}); this is a bug, please report it "
+            "(SLEUTH_DEBUG=1 shows the traceback)")
+        sys.exit(EXIT_INTERNAL)
 
 
 if __name__ == "__main__":

@@ -472,16 +472,15 @@ def walk_inputs(paths: list[str | os.PathLike], recursive: bool = False, follow_
                 "dangling symbolic link" if is_link else f"cannot read ({exc.strerror or exc})")
             out.problems.append((display_path(p), f"{why}; not read"))
             return None
+        if not (stat.S_ISDIR(st.st_mode) or stat.S_ISREG(st.st_mode)):
+            via = f" (through a symbolic link to {display_path(os.path.realpath(p))})" if is_link else ""
+            out.problems.append((display_path(p), f"is {file_kind(st.st_mode)}{via}, not a regular file; not read"))
+            return None
         if is_link and root is not None and not follow_links and not _inside(os.path.realpath(p), root):
             out.skipped.append((display_path(p), f"symbolic link to {display_path(os.path.realpath(p))}, "
                                                  "outside the scanned folder (use --follow-links); skipped"))
             return None
-        if stat.S_ISDIR(st.st_mode):
-            return "dir"
-        if stat.S_ISREG(st.st_mode):
-            return "file"
-        out.problems.append((display_path(p), f"is {file_kind(st.st_mode)}, not a regular file; not read"))
-        return None
+        return "dir" if stat.S_ISDIR(st.st_mode) else "file"
 
     def walk(d: str, root: str) -> None:
         st = os.stat(d)
