@@ -186,6 +186,8 @@ def _to_rgb_array(im: Image.Image, notes: list[str]) -> tuple[np.ndarray, np.nda
         notes.append(f"mode {mode} converted to RGB")
     if mode.startswith("RGB;16") or mode in ("RGB;16", "BGR;16"):
         bit_depth = 16
+    if mode == "RGB":  # no intermediate copy: Pillow stores RGB in 4 bytes per pixel
+        return np.ascontiguousarray(np.asarray(im)), alpha, bit_depth
     return np.ascontiguousarray(np.asarray(im.convert("RGB"))), alpha, bit_depth
 
 
@@ -275,8 +277,9 @@ def path_bytes_hex(p: Any) -> str | None:
 #: a progressive JPEG with more scans than this is refused before decoding (libjpeg decodes
 #: the whole image once per scan; ordinary encoders write at most a few dozen)
 MAX_JPEG_SCANS = 100
-#: frames are not counted past this many (counting seeks through every frame)
-MAX_FRAMES_COUNTED = 1000
+#: deflate's best compression ratio (RFC 1951: 258-byte matches in ~2 bits): a PNG smaller than
+#: its declared pixel rows / this ratio cannot be complete
+DEFLATE_MAX_RATIO = 1032
 
 
 def _jpeg_scans(data: bytes) -> int:
@@ -296,6 +299,12 @@ def _check_header(im: Image.Image, data: bytes, display: str, max_pixels: int, n
             display,
         )
     fmt = (im.format or "RAW").upper()
+    if fmt == "PNG" and data:
+        # deflate cannot compress better than ~1032:1; a row is at least 1 filter byte + w/8
+        least = h * (1 + -(-w // 8)) // DEFLATE_MAX_RATIO
+        if len(data) < least:
+            raise ImageLoadError(f"PNG declares {w}x{h} pixels but its {len(data)} bytes cannot hold them "
+                                 f"(at least {least} needed): truncated, or a decompression bomb; not decoded", display)
     if fmt in ("JPEG", "MPO") and data:
         scans = _jpeg_scans(data)
         if scans > MAX_JPEG_SCANS:
@@ -305,6 +314,20 @@ def _check_header(im: Image.Image, data: bytes, display: str, max_pixels: int, n
         notes.append(f"{fmt} has several frames; analysed the first")
         im.seek(0)
     return fmt
+
+
+def _png_exif_chunk(data: bytes) -> bytes:
+    """The eXIf chunk of PNG bytes (b"" when none), found by jumping from chunk to chunk."""
+    pos, n = 8, len(data)
+    while pos + 8 <= n:
+        length = int.from_bytes(data[pos:pos + 4], "big")
+        ctype = data[pos + 4:pos + 8]
+        if ctype == b"eXIf":
+            return b"Exif\x00\x00" + data[pos + 8:pos + 8 + length]
+        if ctype == b"IEND":
+            break
+        pos += 12 + length
+    return b""
 
 
 def _decoder(im: Image.Image, display: str, max_pixels: int, notes: list[str]):
@@ -323,6 +346,13 @@ def _decoder(im: Image.Image, display: str, max_pixels: int, notes: list[str]):
             raise _decode_error(exc, display, max_pixels) from None
 
     orientation = [1]
+    if (im.format or "") == "PNG" and "exif" not in im.info and getattr(im, "fp", None) is not None:
+        # Pillow's PNG getexif() decodes every pixel to look for eXIf after IDAT; find it ourselves
+        try:
+            im.fp.seek(0)
+            im.info["exif"] = _png_exif_chunk(im.fp.read())
+        except (OSError, ValueError):
+            pass
     try:
         orientation[0] = int(im.getexif().get(0x0112, 1) or 1)
     except Exception:

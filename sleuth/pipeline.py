@@ -36,8 +36,8 @@ def scan(source: Any, analyzers: list[str] | None = None, *, tier: str = "full",
 
     ctx = _an.ScanContext(options=dict(options or {}))
     specs = _an.select(analyzers, tier=tier)
-    raw_hex = path_bytes_hex(source) if isinstance(source, (str, bytes, os.PathLike)) else None
-    name = display_path(source) if isinstance(source, (str, bytes, os.PathLike)) else (
+    raw_hex = path_bytes_hex(source) if isinstance(source, (str, os.PathLike)) else None
+    name = display_path(source) if isinstance(source, (str, os.PathLike)) else (
         "<PIL image>" if isinstance(source, Image.Image) else "<bytes>")
     try:
         img = load_image(source, max_pixels=ctx.get("max_pixels"), name=name, lazy=tier == "fast")

@@ -48,6 +48,9 @@ from . import meta
 
 Params = dict[str, Any]
 MAX_RAW = 4000
+#: in the fast tier (pixels decoded on demand) the stealth probe decodes images up to this size
+#: only; larger ones are probed when another analyzer has decoded them (always in the full tier)
+MAX_STEALTH_PIXELS = 40_000_000
 
 STEALTH_MAGICS = {b"stealth_pnginfo": ("alpha", False), b"stealth_pngcomp": ("alpha", True),
                   b"stealth_rgbinfo": ("rgb", False), b"stealth_rgbcomp": ("rgb", True)}
@@ -449,7 +452,8 @@ def detect(img: LoadedImage, text: dict[str, str] | None = None, xmp: str | None
             tool, p = _from_parameters(comment, {})
             return tool, p, ["EXIF UserComment"]
     # 3. stealth pnginfo in the alpha (or RGB) LSBs
-    if img.format in ("PNG", "WEBP", "TIFF") or img.alpha is not None:
+    if (img.decoded or img.width * img.height <= MAX_STEALTH_PIXELS) and (
+            img.format in ("PNG", "WEBP", "TIFF") or img.alpha is not None):
         try:
             st = read_stealth(img)
         except Exception as exc:
