@@ -70,10 +70,11 @@ def register(app: typer.Typer) -> None:
                 row = r.to_dict()
                 if maps_dir is not None and r.maps:
                     row["maps"] = _write_maps(r, Path(maps_dir), img.sha256)
-            except SleuthError as exc:
+            except Exception as exc:  # one file never stops the batch (a detector bug included)
                 failed += 1
-                _err(exc)
-                row = {"path": f, "error": str(exc)}
+                msg = str(exc) if isinstance(exc, SleuthError) else f"{f}: detector failed ({type(exc).__name__}: {exc})"
+                _err(msg)
+                row = {"path": f, "error": " ".join(msg.split())}
             rows.append(row)
         if fmt == DFmt.json:
             sys.stdout.write(json.dumps(rows, indent=2, ensure_ascii=False) + "\n")

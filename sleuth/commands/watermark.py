@@ -126,10 +126,11 @@ def register(app: typer.Typer) -> None:
         for f in files:
             try:
                 rows.append(verify_file(f, keys, method=method, fpr=fpr, max_pixels=max_pixels))
-            except SleuthError as exc:
+            except Exception as exc:  # one file never stops the batch (a decoder bug included)
                 failed += 1
-                _err(exc)
-                rows.append({"path": f, "error": str(exc), "detected": False, "p_value": None, "message": None,
+                msg = str(exc) if isinstance(exc, SleuthError) else f"{f}: verify failed ({type(exc).__name__}: {exc})"
+                _err(msg)
+                rows.append({"path": f, "error": " ".join(msg.split()), "detected": False, "p_value": None, "message": None,
                              "method": method})
         if fmt == WFmt.json:
             sys.stdout.write(json.dumps(rows, indent=2) + "\n")
