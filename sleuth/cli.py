@@ -4,8 +4,8 @@ Commands: scan, detect, train, forensics, index/search/dedup/replication, mark/v
 models, schema, examples, bench, serve. Each capability lives in ``sleuth/commands/<name>.py``
 with a ``register(app)`` function, so capabilities stay independent.
 
-Exit codes: 0 when every input was analysed, 1 when some failed (the rest still reported),
-2 for usage errors.
+Exit codes: 0 when every input was analysed, 1 when some failed (the rest still reported;
+an analyzer that failed on a file counts), 2 for usage errors, 3 for a crash of sleuth itself.
 """
 from __future__ import annotations
 
@@ -47,7 +47,6 @@ def _top(ctx: typer.Context,
         typer.echo(OVERVIEW)
 
 COMMAND_MODULES = ["scan", "detect", "forensics", "copydetect", "watermark", "service", "bench"]
-
 
 
 
@@ -155,12 +154,24 @@ def _load_commands() -> None:
 _load_commands()
 
 
+#: exit code of a crash of sleuth itself (a bug), distinct from 1 "some inputs failed"
+EXIT_INTERNAL = 3
+
+
 def main() -> None:
     try:
         app()
     except SleuthError as exc:
         err(exc)
         sys.exit(1)
+    except Exception as exc:  # a bug in sleuth: one line, a distinct exit code, traceback on demand
+        from .settings import get_settings
+
+        if get_settings().debug:
+            raise
+        err(f"sleuth: internal error ({type(exc).__name__}: {exc}); this is a bug, please report it "
+            "(SLEUTH_DEBUG=1 shows the traceback)")
+        sys.exit(EXIT_INTERNAL)
 
 
 if __name__ == "__main__":

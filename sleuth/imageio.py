@@ -18,12 +18,12 @@ Design
 from __future__ import annotations
 
 import io
+import errno
 import os
-import struct
-import warnings
+import stat
 from dataclasses import dataclass, field
+import warnings
 from functools import cached_property
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -66,28 +66,71 @@ def _pillow_has_avif() -> bool:
         return False
 
 
-@dataclass
 class LoadedImage:
-    """A decoded image plus what analyzers need to know about its file."""
+    """A decoded image plus what analyzers need to know about its file.
 
-    rgb: np.ndarray  # HxWx3 uint8, orientation applied
-    alpha: np.ndarray | None  # HxW uint8 or None
-    data: bytes  # the original file bytes ("" for a PIL input)
-    format: str  # container format as Pillow names it (JPEG, PNG, ...), or "RAW"
-    path: str  # display name: the path, or "<bytes>"
-    pil: Image.Image  # the opened (not orientation-corrected) image: info, exif, quantization
-    notes: list[str] = field(default_factory=list)
-    orientation: int = 1
-    bit_depth: int = 8
-    mode: str = "RGB"
+    Pixels (``rgb``, ``alpha``, ``bit_depth``) may be decoded lazily: :func:`load_image` with
+    ``lazy=True`` reads only the header, and the first access to ``rgb`` decodes. A decode
+    failure then raises :class:`~sleuth.errors.ImageLoadError` from that access and is kept in
+    ``decode_error`` so the pipeline can report it as the file's error.
+    """
+
+    def __init__(self, rgb: np.ndarray | None = None, alpha: np.ndarray | None = None, data: bytes = b"",
+                 format: str = "RAW", path: str = "<bytes>", pil: Image.Image | None = None,
+                 notes: list[str] | None = None, orientation: int = 1, bit_depth: int = 8, mode: str = "RGB",
+                 *, size: tuple[int, int] | None = None, decoder: Any = None):
+        self._rgb, self._alpha, self._depth = rgb, alpha, bit_depth
+        self._decoder = decoder if rgb is None else None
+        self.decode_error: ImageLoadError | None = None
+        self.data, self.format, self.path, self.pil = data, format, path, pil
+        self.notes = notes if notes is not None else []
+        self.orientation, self.mode = orientation, mode
+        if rgb is not None:
+            size = (int(rgb.shape[1]), int(rgb.shape[0]))
+        self._size = size or (0, 0)
+
+    def _decode(self) -> None:
+        if self._decoder is None:
+            return
+        if self.decode_error is not None:
+            raise self.decode_error
+        try:
+            self._rgb, self._alpha, self._depth = self._decoder()
+        except ImageLoadError as exc:
+            self.decode_error = exc
+            raise
+        self._decoder = None
+        self._size = (int(self._rgb.shape[1]), int(self._rgb.shape[0]))
+
+    @property
+    def decoded(self) -> bool:
+        """Whether the pixels have been decoded (always true for an eager load)."""
+        return self._rgb is not None
+
+    @property
+    def rgb(self) -> np.ndarray:
+        """HxWx3 uint8, orientation applied (decoded on first access when lazy)."""
+        self._decode()
+        return self._rgb
+
+    @property
+    def alpha(self) -> np.ndarray | None:
+        """HxW uint8 or None."""
+        self._decode()
+        return self._alpha
+
+    @property
+    def bit_depth(self) -> int:
+        self._decode()
+        return self._depth
 
     @property
     def width(self) -> int:
-        return int(self.rgb.shape[1])
+        return int(self._size[0])
 
     @property
     def height(self) -> int:
-        return int(self.rgb.shape[0])
+        return int(self._size[1])
 
     @cached_property
     def sha256(self) -> str:
@@ -144,11 +187,28 @@ def _to_rgb_array(im: Image.Image, notes: list[str]) -> tuple[np.ndarray, np.nda
         notes.append(f"mode {mode} converted to RGB")
     if mode.startswith("RGB;16") or mode in ("RGB;16", "BGR;16"):
         bit_depth = 16
+    if mode == "RGB":  # no intermediate copy: Pillow stores RGB in 4 bytes per pixel
+        return np.ascontiguousarray(np.asarray(im)), alpha, bit_depth
     return np.ascontiguousarray(np.asarray(im.convert("RGB"))), alpha, bit_depth
 
 
+_KINDS = ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a character device"),
+          (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"), (stat.S_ISDIR, "a directory"))
+
+
+def file_kind(mode: int) -> str:
+    """What a non-regular ``st_mode`` is, in words ("a FIFO (named pipe)", "a character device"...)."""
+    return next((name for test, name in _KINDS if test(mode)), "not a regular file")
+
+
 def read_source(source: Any, max_bytes: int | None = None) -> tuple[bytes, str]:
-    """Return (bytes, display name) for a path, bytes or a binary file object."""
+    """Return (bytes, display name) for a path, bytes or a binary file object.
+
+    A path is opened non-blocking and checked with ``fstat`` on the opened descriptor (no
+    race with a swap after the check): only a regular file is read, at most ``max_bytes + 1``
+    bytes, so a FIFO, ``/dev/zero`` (or a link to it), a socket or a file growing while it is
+    read gives a one-line error instead of a hang or an out-of-memory.
+    """
     from .settings import get_settings
 
     max_bytes = int(max_bytes or get_settings().max_bytes)
@@ -163,25 +223,165 @@ def read_source(source: Any, max_bytes: int | None = None) -> tuple[bytes, str]:
         if len(data) > max_bytes:
             raise ImageLoadError(f"input is over the {max_bytes}-byte limit", name)
         return data, name
-    path = Path(source)
-    name = str(source)
+    name = display_path(source)
     try:
-        if path.is_dir():
-            raise ImageLoadError("is a directory, not an image file", name)
-        size = path.stat().st_size
-        if size > max_bytes:
-            raise ImageLoadError(f"file is {size} bytes, over the {max_bytes}-byte limit", name)
-        with open(path, "rb") as fh:
-            data = fh.read()
-    except ImageLoadError:
-        raise
+        fd = os.open(source, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
     except FileNotFoundError:
-        raise ImageLoadError("no such file", name) from None
+        raise ImageLoadError("no such file" + (" (dangling symbolic link)" if os.path.islink(source) else ""),
+                             name) from None
     except PermissionError:
         raise ImageLoadError("permission denied", name) from None
+    except IsADirectoryError:
+        raise ImageLoadError("is a directory, not an image file", name) from None
+    except OSError as exc:
+        raise ImageLoadError(f"cannot open file ({exc.strerror or exc})", name) from None
+    try:
+        st = os.fstat(fd)
+        if stat.S_ISDIR(st.st_mode):
+            raise ImageLoadError("is a directory, not an image file", name)
+        if not stat.S_ISREG(st.st_mode):
+            raise ImageLoadError(f"is {file_kind(st.st_mode)}, not a regular file; not read", name)
+        if st.st_size > max_bytes:
+            raise ImageLoadError(f"file is {st.st_size} bytes, over the {max_bytes}-byte limit", name)
+        with os.fdopen(fd, "rb", closefd=False) as fh:
+            data = fh.read(max_bytes + 1)
+        if len(data) > max_bytes:
+            raise ImageLoadError(f"file grew past the {max_bytes}-byte limit while being read", name)
+    except ImageLoadError:
+        raise
     except OSError as exc:
         raise ImageLoadError(f"cannot read file ({exc.strerror or exc})", name) from None
+    finally:
+        os.close(fd)
     return data, name
+
+
+def display_path(p: Any) -> str:
+    """A path as text that every writer can encode: undecodable bytes become U+FFFD.
+
+    The exact bytes are kept by :func:`path_bytes_hex` (the Report's ``path_bytes_hex``)."""
+    text = os.fsdecode(p) if isinstance(p, (str, bytes, os.PathLike)) else str(p)
+    if any("\udc80" <= c <= "\udcff" for c in text):
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    return text
+
+
+def path_bytes_hex(p: Any) -> str | None:
+    """Hex of a path's bytes when they are not valid UTF-8 (lossless), else None."""
+    if not isinstance(p, (str, bytes, os.PathLike)):
+        return None
+    raw = os.fsencode(p)
+    try:
+        raw.decode("utf-8")
+        return None
+    except UnicodeDecodeError:
+        return raw.hex()
+
+
+#: a progressive JPEG with more scans than this is refused before decoding (libjpeg decodes
+#: the whole image once per scan; ordinary encoders write at most a few dozen)
+MAX_JPEG_SCANS = 100
+#: deflate's best compression ratio (RFC 1951: 258-byte matches in ~2 bits): a PNG smaller than
+#: its declared pixel rows / this ratio cannot be complete
+DEFLATE_MAX_RATIO = 1032
+
+
+def _jpeg_scans(data: bytes) -> int:
+    """Upper bound on the SOS markers of a JPEG (``FF DA`` cannot occur in stuffed entropy data)."""
+    return data.count(b"\xff\xda")
+
+
+def _check_header(im: Image.Image, data: bytes, display: str, max_pixels: int, notes: list[str]) -> str:
+    """Every check that needs only the header: dimensions, pixel cap, JPEG scans, frames."""
+    w, h = im.size
+    if w <= 0 or h <= 0:
+        raise ImageLoadError(f"invalid dimensions {w}x{h}", display)
+    if w * h > max_pixels:
+        raise ImageLoadError(
+            f"image is {w}x{h} = {w * h / 1e6:.1f} MP, over the {max_pixels / 1e6:.0f} MP limit "
+            "(raise it with --max-pixels or SLEUTH_MAX_PIXELS)",
+            display,
+        )
+    fmt = (im.format or "RAW").upper()
+    if fmt == "PNG" and data:
+        # deflate cannot compress better than ~1032:1; a row is at least 1 filter byte + w/8
+        least = h * (1 + -(-w // 8)) // DEFLATE_MAX_RATIO
+        if len(data) < least:
+            raise ImageLoadError(f"PNG declares {w}x{h} pixels but its {len(data)} bytes cannot hold them "
+                                 f"(at least {least} needed): truncated, or a decompression bomb; not decoded", display)
+    if fmt in ("JPEG", "MPO") and data:
+        scans = _jpeg_scans(data)
+        if scans > MAX_JPEG_SCANS:
+            raise ImageLoadError(f"JPEG has {scans} scans, over the {MAX_JPEG_SCANS}-scan limit "
+                                 "(a progressive-scan decoding bomb); not decoded", display)
+    if getattr(im, "is_animated", False):
+        notes.append(f"{fmt} has several frames; analysed the first")
+        im.seek(0)
+    return fmt
+
+
+def _png_exif_chunk(data: bytes) -> bytes:
+    """The eXIf chunk of PNG bytes (b"" when none), found by jumping from chunk to chunk."""
+    pos, n = 8, len(data)
+    while pos + 8 <= n:
+        length = int.from_bytes(data[pos:pos + 4], "big")
+        ctype = data[pos + 4:pos + 8]
+        if ctype == b"eXIf":
+            return b"Exif\x00\x00" + data[pos + 8:pos + 8 + length]
+        if ctype == b"IEND":
+            break
+        pos += 12 + length
+    return b""
+
+
+def _decoder(im: Image.Image, display: str, max_pixels: int, notes: list[str]):
+    """A function that decodes ``im`` into (rgb, alpha, bit depth) with one-line errors."""
+    def decode():
+        try:
+            ImageFile.LOAD_TRUNCATED_IMAGES = False
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                im.load()
+            oriented = ImageOps.exif_transpose(im) if orientation[0] not in (0, 1) else im
+            return _to_rgb_array(oriented, notes)
+        except ImageLoadError:
+            raise
+        except Exception as exc:
+            raise _decode_error(exc, display, max_pixels) from None
+
+    orientation = [1]
+    if (im.format or "") == "PNG" and "exif" not in im.info and getattr(im, "fp", None) is not None:
+        # Pillow's PNG getexif() decodes every pixel to look for eXIf after IDAT; find it ourselves
+        try:
+            im.fp.seek(0)
+            im.info["exif"] = _png_exif_chunk(im.fp.read())
+        except (OSError, ValueError):
+            pass
+    try:
+        orientation[0] = int(im.getexif().get(0x0112, 1) or 1)
+    except Exception:
+        notes.append("EXIF could not be parsed")
+    if orientation[0] not in (0, 1, 2, 3, 4, 5, 6, 7, 8):
+        orientation[0] = 1
+    if orientation[0] not in (0, 1):
+        notes.append(f"EXIF orientation {orientation[0]} applied")
+    return decode, orientation[0]
+
+
+def _decode_error(exc: BaseException, display: str, max_pixels: int) -> ImageLoadError:
+    if isinstance(exc, (Image.DecompressionBombError, Image.DecompressionBombWarning)):
+        return ImageLoadError("decompression bomb refused: declared size is over twice the "
+                              f"{max_pixels / 1e6:.0f} MP limit", display)
+    if isinstance(exc, UnidentifiedImageError):
+        return ImageLoadError("not an image, or a format sleuth cannot decode", display)
+    if isinstance(exc, MemoryError):
+        return ImageLoadError("out of memory while decoding", display)
+    if isinstance(exc, RecursionError):
+        return ImageLoadError("corrupt image (structure nested too deeply)", display)
+    msg = " ".join((str(exc) or type(exc).__name__).split())[:300]
+    if "truncated" in msg.lower():
+        msg = "truncated file: " + msg
+    return ImageLoadError(f"corrupt image ({msg})", display)
 
 
 def load_image(
@@ -190,8 +390,28 @@ def load_image(
     max_pixels: int | None = None,
     max_bytes: int | None = None,
     name: str | None = None,
+    lazy: bool = False,
 ) -> LoadedImage:
-    """Decode ``source`` (path, bytes, file object or PIL image) into a :class:`LoadedImage`."""
+    """Decode ``source`` (path, bytes, file object or PIL image) into a :class:`LoadedImage`.
+
+    Parameters
+    ----------
+    source : path, bytes, file object or PIL image
+        What to load; a path must name a regular file.
+    max_pixels : int, optional
+        Refuse images whose *header* declares more pixels (default ``DEFAULT_MAX_PIXELS``).
+    max_bytes : int
+        Refuse files larger than this before reading them.
+    name : str, optional
+        Display name used in errors and reports.
+    lazy : bool
+        Read only the header now; decode the pixels on first access to ``rgb``/``alpha``
+        (metadata-only analyzers then never decode).
+
+    Returns
+    -------
+    LoadedImage
+    """
     _register_plugins()
     from .settings import get_settings
 
@@ -214,105 +434,135 @@ def load_image(
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", Image.DecompressionBombWarning)
                 im = Image.open(io.BytesIO(data))
-        w, h = im.size
-        if w <= 0 or h <= 0:
-            raise ImageLoadError(f"invalid dimensions {w}x{h}", display)
-        if w * h > max_pixels:
-            raise ImageLoadError(
-                f"image is {w}x{h} = {w * h / 1e6:.1f} MP, over the {max_pixels / 1e6:.0f} MP limit "
-                "(raise it with --max-pixels or SLEUTH_MAX_PIXELS)",
-                display,
-            )
-        fmt = (im.format or "RAW").upper()
-        n_frames = getattr(im, "n_frames", 1) or 1
-        if n_frames > 1:
-            notes.append(f"{fmt} has {n_frames} frames; analysed the first")
-            im.seek(0)
-        # Allow large-but-permitted images past Pillow's own bomb guard, but never truncated data.
-        ImageFile.LOAD_TRUNCATED_IMAGES = False
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            im.load()
-        orientation = 1
-        try:
-            orientation = int(im.getexif().get(0x0112, 1) or 1)
-        except Exception:
-            notes.append("EXIF could not be parsed")
-        oriented = ImageOps.exif_transpose(im) if orientation not in (0, 1) else im
-        if orientation not in (0, 1):
-            notes.append(f"EXIF orientation {orientation} applied")
-        rgb, alpha, depth = _to_rgb_array(oriented, notes)
+        fmt = _check_header(im, data, display, max_pixels, notes)
+        decode, orientation = _decoder(im, display, max_pixels, notes)
     except ImageLoadError:
         raise
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ImageLoadError(f"decompression bomb refused: declared size is over twice the {max_pixels / 1e6:.0f} MP limit",
-                             display) from None
-    except UnidentifiedImageError:
-        raise ImageLoadError("not an image, or a format sleuth cannot decode", display) from None
-    except MemoryError:
-        raise ImageLoadError("out of memory while decoding", display) from None
-    except (OSError, SyntaxError, ValueError, EOFError, TypeError, IndexError, KeyError,
-            struct.error, ZeroDivisionError, RuntimeError) as exc:
-        msg = str(exc) or type(exc).__name__
-        if "truncated" in msg.lower():
-            msg = "truncated file: " + msg
-        raise ImageLoadError(f"corrupt image ({msg})", display) from None
-    return LoadedImage(
-        rgb=rgb,
-        alpha=alpha,
-        data=data,
-        format=fmt,
-        path=display,
-        pil=im,
-        notes=notes,
-        orientation=orientation,
-        bit_depth=depth,
-        mode=im.mode,
-    )
+    except Exception as exc:
+        raise _decode_error(exc, display, max_pixels) from None
+    w, h = im.size
+    size = (h, w) if orientation in (5, 6, 7, 8) else (w, h)
+    img = LoadedImage(data=data, format=fmt, path=display, pil=im, notes=notes, orientation=orientation,
+                      mode=im.mode, size=size, decoder=decode)
+    if not lazy:
+        img.rgb  # noqa: B018 - decode now: errors surface from load_image itself
+    return img
 
 
-def iter_image_paths(paths: list[str | os.PathLike], recursive: bool = False) -> tuple[list[str], list[tuple[str, str]]]:
-    """Expand files and folders into a sorted list of files, following no directory twice.
+@dataclass
+class InputSet:
+    """Files to analyse and every entry that was not, each with its reason.
 
-    Returns (files, problems) where problems are (path, reason) pairs for inputs that do not
-    exist or loop back on themselves. Folders contribute every regular file (a non-image
-    inside a folder is reported by the loader, not silently skipped) unless it is hidden.
+    ``problems`` are errors (they make a batch exit 1): missing inputs, FIFOs, devices and
+    sockets, dangling links, directory loops, unreadable folders. ``skipped`` are entries left
+    out on purpose (hidden names, symbolic links leaving the scanned folder without
+    ``follow_links``); they are counted and listed, never dropped silently.
     """
-    files: list[str] = []
-    problems: list[tuple[str, str]] = []
+
+    files: list[str] = field(default_factory=list)
+    problems: list[tuple[str, str]] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+
+def _inside(path: str, root: str) -> bool:
+    try:
+        return os.path.commonpath([path, root]) == root
+    except ValueError:  # different drives
+        return False
+
+
+def walk_inputs(paths: list[str | os.PathLike], recursive: bool = False, follow_links: bool = False) -> InputSet:
+    """Expand files and folders into a sorted list of regular files, following no directory twice.
+
+    Parameters
+    ----------
+    paths : list of path
+        Files and folders as given by the user. A file named directly is used even through a
+        symbolic link, but only when it resolves to a regular file.
+    recursive : bool
+        Descend into sub-folders.
+    follow_links : bool
+        Follow symbolic links inside a folder that lead outside that folder (default: such
+        links are skipped and listed).
+
+    Returns
+    -------
+    InputSet
+        ``files`` in walk order plus ``problems`` and ``skipped`` (path, reason) pairs.
+    """
+    out = InputSet()
     seen_dirs: set[tuple[int, int]] = set()
 
-    def walk(d: Path) -> None:
+    def classify(p: str, root: str | None) -> str | None:
+        """'file', 'dir' or None (recorded as a problem or a skip)."""
         try:
-            st = d.stat()
+            lst = os.lstat(p)
         except OSError as exc:
-            problems.append((str(d), f"cannot read folder ({exc.strerror})"))
-            return
+            out.problems.append((display_path(p), f"cannot read ({exc.strerror or exc})"))
+            return None
+        is_link = stat.S_ISLNK(lst.st_mode)
+        try:
+            st = os.stat(p)
+        except OSError as exc:
+            why = "symbolic link loop" if exc.errno == errno.ELOOP else (
+                "dangling symbolic link" if is_link else f"cannot read ({exc.strerror or exc})")
+            out.problems.append((display_path(p), f"{why}; not read"))
+            return None
+        if not (stat.S_ISDIR(st.st_mode) or stat.S_ISREG(st.st_mode)):
+            via = f" (through a symbolic link to {display_path(os.path.realpath(p))})" if is_link else ""
+            out.problems.append((display_path(p), f"is {file_kind(st.st_mode)}{via}, not a regular file; not read"))
+            return None
+        if is_link and root is not None and not follow_links and not _inside(os.path.realpath(p), root):
+            out.skipped.append((display_path(p), f"symbolic link to {display_path(os.path.realpath(p))}, "
+                                                 "outside the scanned folder (use --follow-links); skipped"))
+            return None
+        return "dir" if stat.S_ISDIR(st.st_mode) else "file"
+
+    def walk(d: str, root: str) -> None:
+        st = os.stat(d)
         key = (st.st_dev, st.st_ino)
         if key in seen_dirs:
-            problems.append((str(d), "directory loop (already visited); skipped"))
+            out.problems.append((display_path(d), "directory loop (already visited); skipped"))
             return
         seen_dirs.add(key)
         try:
-            entries = sorted(d.iterdir())
+            entries = sorted(os.listdir(d))
         except OSError as exc:
-            problems.append((str(d), f"cannot list folder ({exc.strerror})"))
+            out.problems.append((display_path(d), f"cannot list folder ({exc.strerror or exc})"))
             return
-        for e in entries:
-            if e.name.startswith("."):
+        for name in entries:
+            e = os.path.join(d, name)
+            if str(name).startswith("."):
+                out.skipped.append((display_path(e), "hidden; skipped"))
                 continue
-            if e.is_dir():
+            kind = classify(e, root)
+            if kind == "dir":
                 if recursive:
-                    walk(e)
-            elif e.is_file():
-                files.append(str(e))
+                    walk(e, root)
+                else:
+                    out.skipped.append((display_path(e), "folder (use -r to descend); skipped"))
+            elif kind == "file":
+                out.files.append(e)
 
     for p in paths:
-        pp = Path(p)
-        if pp.is_dir():
-            walk(pp)
-        elif pp.exists() or pp.is_symlink():
-            files.append(str(pp))
-        else:
-            problems.append((str(pp), "no such file or folder"))
-    return files, problems
+        p = os.fspath(p)
+        kind = classify(p, None)
+        if kind == "dir":
+            walk(p, os.path.realpath(p))
+        elif kind == "file":
+            out.files.append(p)
+        elif not os.path.lexists(p) and out.problems and out.problems[-1][0] == display_path(p):
+            out.problems[-1] = (display_path(p), "no such file or folder")
+    return out
+
+
+def iter_image_paths(paths: list[str | os.PathLike], recursive: bool = False,
+                     follow_links: bool = False) -> tuple[list[str], list[tuple[str, str]]]:
+    """Expand files and folders into (files, problems); see :func:`walk_inputs`.
+
+    Folders contribute every regular file (a non-image inside a folder is reported by the
+    loader, not silently skipped) unless it is hidden; FIFOs, devices, sockets, dangling links
+    and loops are problems.
+    """
+    res = walk_inputs(paths, recursive, follow_links)
+    return res.files, res.problems

@@ -242,6 +242,8 @@ class Report(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     path: str
+    #: the path's exact bytes in hex when they are not valid UTF-8 (``path`` then shows U+FFFD)
+    path_bytes_hex: str | None = None
     sha256: str | None = None
     format: str | None = None
     width: int | None = None

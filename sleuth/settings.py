@@ -34,7 +34,7 @@ class Settings(BaseSettings):
     ort_threads: int = Field(0, ge=0, description="ONNX Runtime intra-op threads for the copy-detection encoders (0 = default).")
     aigen_head: Optional[Path] = Field(None, description="AI-detector head JSON to use instead of the enrolled/shipped one.")
     index: Optional[Path] = Field(None, description="Default copy-detection index for `sleuth scan`.")
-    index_lock_timeout: float = Field(30.0, ge=0, description="Seconds a second index writer waits for the lock.")
+    index_lock_timeout: float = Field(600.0, ge=0, description="Seconds a second index writer waits for the lock (with a visible message).")
     watermark_key: Optional[str] = Field(None, description="Default key for `mark`, `verify` and `scan` (never printed).")
     max_pixels: int = Field(100_000_000, gt=0, description="Largest image accepted, in pixels.")
     max_bytes: int = Field(512 * 1024 * 1024, gt=0, description="Largest input file accepted, in bytes.")

@@ -71,20 +71,30 @@ def run_or_exit(fn: Callable[[], Any]) -> Any:
         raise typer.Exit(1)
 
 
-def expand_inputs(paths: list[Path], recursive: bool, require: bool = True) -> tuple[list[str], list[tuple[str, str]]]:
-    """Expand files and folders; report missing inputs and loops on stderr.
+def expand_inputs(paths: list[Path], recursive: bool, require: bool = True, follow_links: bool = False,
+                  skipped: list[tuple[str, str]] | None = None) -> tuple[list[str], list[tuple[str, str]]]:
+    """Expand files and folders; report problems (and links left out) on stderr, one line each.
 
+    Problems (missing inputs, FIFOs, devices, sockets, dangling links, loops) are returned and
+    make the command exit 1. Entries skipped on purpose (hidden names, sub-folders without
+    ``-r``, links leaving the folder without ``--follow-links``) are appended to ``skipped``
+    so the caller can count them in its summary line; links are also named on stderr.
     With ``require``, no input at all is a usage error (exit 2).
     """
-    from ..imageio import iter_image_paths
+    from ..imageio import walk_inputs
 
-    files, problems = iter_image_paths(list(paths), recursive=recursive)
-    for p, why in problems:
+    res = walk_inputs(list(paths), recursive=recursive, follow_links=follow_links)
+    for p, why in res.problems:
         err(f"{p}: {why}")
-    if require and not files and not problems:
-        err("no input files")
+    for p, why in res.skipped:
+        if "symbolic link" in why:
+            err(f"{p}: {why}")
+    if skipped is not None:
+        skipped.extend(res.skipped)
+    if require and not res.files and not res.problems:
+        err("no input files" + (f" ({len(res.skipped)} entries skipped)" if res.skipped else ""))
         raise typer.Exit(2)
-    return files, problems
+    return res.files, res.problems
 
 
 def parse_options_or_exit(**options: Any) -> Any:
@@ -113,19 +123,22 @@ class Batch:
 
     def __init__(self, paths: list[Path], recursive: bool, *, analyzers: Optional[list[str]] = None,
                  tier: str = "full", options: Any = None, jobs: int = 1, keep_maps: bool = False,
-                 quiet: bool = False) -> None:
+                 quiet: bool = False, follow_links: bool = False) -> None:
         from ..analyzers import select
 
         run_or_exit(lambda: select(analyzers, tier=tier))
         self.args = [str(p) for p in paths]
-        self.files, self.problems = expand_inputs(list(paths), recursive)
+        self.skipped: list[tuple[str, str]] = []
+        self.files, self.problems = expand_inputs(list(paths), recursive, follow_links=follow_links, skipped=self.skipped)
         self.analyzers, self.tier, self.options = analyzers, tier, options
         self.jobs, self.keep_maps, self.quiet = jobs, keep_maps, quiet
-        self.failed = len(self.problems)
+        self.failed_files = 0  # files that were read but failed (load error or an analyzer failure)
+        self.extra_failures = 0  # failures a command found in its own rows
+        self._reported: set[int] = set()
 
     def reports(self) -> Iterator[Any]:
         """Reports in input order (missing inputs first as error reports); failures on stderr."""
-        from ..pipeline import scan_many
+        from ..pipeline import failures, scan_many
         from ..report import Report
 
         # a missing input is reported where it was named among the arguments
@@ -136,9 +149,12 @@ class Batch:
             while pending and pending[-1][0] <= self._rank(rep.path):
                 _, _, p, why = pending.pop()
                 yield Report(path=p, error=f"{p}: {why}")
-            if rep.error:
-                self.failed += 1
-                err(rep.error)
+            lines = [rep.error] if rep.error else failures(rep)  # an analyzer that failed counts too
+            self.failed_files += bool(lines)
+            if lines:
+                self._reported.add(id(rep))
+            for line in lines:
+                err(line)
             yield rep
         while pending:
             _, _, p, why = pending.pop()
@@ -150,8 +166,21 @@ class Batch:
                 return i
         return len(self.args)
 
+    @property
+    def failed(self) -> int:
+        return self.failed_files + self.extra_failures + len(self.problems)
+
+    def row_error(self, rep: Any, error: Optional[str]) -> None:
+        """Count and print a failure a command found in its row, unless the report's was already."""
+        if error and not rep.error and id(rep) not in self._reported:
+            self.extra_failures += 1
+            self._reported.add(id(rep))
+            err(error)
+
     def exit(self) -> None:
-        """Exit 1 when any input failed."""
+        """Print the summary line (every input counted) and exit 1 when any input failed."""
+        if len(self.files) + len(self.problems) > 1 or self.skipped:
+            err(summary_line(len(self.files), self.failed_files + self.extra_failures, len(self.problems), self.skipped))
         if self.failed:
             raise typer.Exit(1)
 
@@ -234,3 +263,15 @@ def split_names(text: Optional[str]) -> Optional[list[str]]:
     """``"a, b"`` -> ``["a", "b"]``; None or empty -> None."""
     names = [a.strip() for a in (text or "").split(",") if a.strip()]
     return names or None
+
+
+def summary_line(n_files: int, failed: int, problems: int, skipped: list[tuple[str, str]]) -> str:
+    """``N analysed, F failed, P not read, S skipped (k hidden, ...)``: every input counted."""
+    kinds: dict[str, int] = {}
+    for _, why in skipped:
+        k = "hidden" if why.startswith("hidden") else "sub-folders (no -r)" if why.startswith("folder") else \
+            "links outside the folder"
+        kinds[k] = kinds.get(k, 0) + 1
+    detail = f" ({', '.join(f'{v} {k}' for k, v in kinds.items())})" if kinds else ""
+    return (f"sleuth: {n_files - failed} file(s) analysed, {failed} failed, {problems} not read, "
+            f"{len(skipped)} skipped{detail}")

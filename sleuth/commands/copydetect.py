@@ -146,9 +146,7 @@ def search(
         for rep in batch.reports():
             reports.append(rep)
             row = search_result(rep, copies_only=copies_only)
-            if row.error and not rep.error:
-                batch.failed += 1
-                _err(row.error)
+            batch.row_error(rep, row.error)
             yield row
 
     emit(rows(), fmt, out, name="search", table=_table_search, html=lambda _rows: render_html(reports))

@@ -60,9 +60,7 @@ def detect_cmd(
         for rep in batch.reports():
             reports.append(rep)
             row = detect_result(rep)
-            if row.error and not rep.error:
-                batch.failed += 1
-                _err(row.error)
+            batch.row_error(rep, row.error)
             yield row
 
     emit(rows(), fmt, out, name="detect", table=_table, html=lambda _rows: render_html(reports))

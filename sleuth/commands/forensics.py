@@ -22,7 +22,6 @@ import typer
 from ..render.help import epilog
 
 from ._common import Batch, Format, emit, format_option, parse_options_or_exit, usage_exit
-from ._common import err as _err
 
 
 
@@ -75,9 +74,7 @@ def register(app: typer.Typer) -> None:
             for rep in batch.reports():
                 reports.append(rep)
                 row = forensics_result(rep)
-                if row.error and not rep.error:
-                    batch.failed += 1
-                    _err(row.error)
+                batch.row_error(rep, row.error)
                 yield row
 
         emit(rows(), fmt, None, name="forensics", table=_table, html=lambda _rows: render_html(reports))

@@ -25,6 +25,8 @@ def register(app: typer.Typer) -> None:
         index: Optional[Path] = typer.Option(None, "--index", help="Copy-detection index to match against (default: $SLEUTH_INDEX)."),
         maps_dir: Optional[Path] = typer.Option(None, "--maps-dir", help="Write heatmap PNGs here (one per map, at the image's size)."),
         max_pixels: Optional[int] = typer.Option(None, "--max-pixels", help="Refuse images above this many pixels (default 100 MP)."),
+        follow_links: bool = typer.Option(False, "--follow-links", help="Follow symbolic links that leave a scanned folder."),
+        time_budget: Optional[float] = typer.Option(None, "--time-budget", min=0, help="Seconds per file before its worker is stopped (default 5 fast, 30 full; 0 = none)."),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
         verbose: bool = typer.Option(False, "--verbose", "-v", help="Table: name the analyzers that found nothing and list every evidence item."),
     ) -> None:
@@ -34,8 +36,8 @@ def register(app: typer.Typer) -> None:
         st = get_settings()
         options = parse_options_or_exit(
             trust_list=trust_list, watermark_keys=list(key or ([st.watermark_key] if st.watermark_key else [])),
-            index=index or st.index, max_pixels=max_pixels, maps_dir=maps_dir)
+            index=index or st.index, max_pixels=max_pixels, maps_dir=maps_dir, time_budget=time_budget)
         batch = Batch(paths, recursive, analyzers=split_names(analyzers), tier="fast" if fast else "full",
-                      options=options, jobs=jobs, keep_maps=fmt == Format.html, quiet=quiet)
+                      options=options, jobs=jobs, keep_maps=fmt == Format.html, quiet=quiet, follow_links=follow_links)
         emit_reports(batch.reports(), fmt.value, out, verbose=verbose)
         batch.exit()

@@ -134,9 +134,7 @@ def verify_cmd(
         for rep in batch.reports():
             reports.append(rep)
             row = verify_result(rep)
-            if row.error and not rep.error:
-                batch.failed += 1
-                _err(row.error)
+            batch.row_error(rep, row.error)
             yield row
 
     emit(rows(), fmt, out, name="verify", table=_verify_table, html=lambda _rows: render_html(reports))

@@ -13,14 +13,22 @@ An index is a directory::
 
 * **Atomic commits**: ``add`` commits every batch (default 16 images) in one SQLite transaction
   (WAL, synchronous=FULL) that also bumps the generation. A kill -9 mid-add loses at most the
-  batch in flight. FAISS files are derived: written with :func:`sleuth.util.atomic_path` under
+  batch in flight. After each commit the generation is recorded in ``committed.json``
+  (atomically) and the WAL is checkpointed into ``meta.sqlite``; an index whose database is
+  behind ``committed.json`` (its WAL deleted before a checkpoint) is refused with a one-line
+  error instead of opening as if those batches never existed. FAISS files are derived: written with :func:`sleuth.util.atomic_path` under
   ``<desc>.g<generation>.m<max id>.faiss``; an opener whose generation has no file takes the
   newest older one and catches up (removals are logged per generation; references with a larger
   id are added), so neither a crash nor a reader ever sees half a file or trusts a stale one.
-  Catch-up of 10 new images on a 20k index: 0.14 s; full rebuild of 20k: 0.6 s.
-* **One writer**: ``add``/``remove`` hold ``.write.lock`` (filelock); a second writer fails
-  after ``lock_timeout`` seconds (30, or ``SLEUTH_INDEX_LOCK_TIMEOUT``) with a one-line error.
-  Readers need no lock.
+* **Damage**: a truncated or corrupt ``meta.sqlite`` gives one line naming the file and the
+  recovery command (``sqlite3 meta.sqlite .recover``), at open (the tables' last pages are read
+  then) or whenever a later query meets a damaged page.
+* **One writer**: ``add``/``remove`` hold ``.write.lock`` (filelock) for each batch commit and the
+  final FAISS refresh, not while describing images, so a second writer does its own work in
+  parallel and waits only for commits. A writer that finds the lock taken says so on stderr
+  (``on_wait``) and waits up to ``lock_timeout`` seconds (``DEFAULT_LOCK_TIMEOUT``, or
+  ``SLEUTH_INDEX_LOCK_TIMEOUT``) before a one-line error. Readers need no lock and never write:
+  a reader that rebuilt a FAISS structure saves it only if it can take the lock at once.
 * **Search structure, chosen automatically and recorded in the manifest** (numbers from
   ``bench/copydetect.py --scale``, one thread, CPU time per query): exact inner product for SSCD
   costs 78-106 ms at 1M (two runs), over the 50 ms goal, so ``flat-ip`` is used up to 500k references and IVF-PQ
@@ -41,7 +49,7 @@ import sqlite3
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import numpy as np
 
@@ -55,6 +63,10 @@ FORMAT_VERSION = 1
 MANIFEST = "sleuth-index.json"
 DB = "meta.sqlite"
 DEFAULT_DESCRIPTORS = ("sscd", "pdq")
+#: generation of the last acknowledged commit (see ``CopyIndex._check_committed``)
+COMMITTED = "committed.json"
+#: seconds a writer waits for another writer's lock (held per batch commit, not per job)
+DEFAULT_LOCK_TIMEOUT = 600.0
 FLAT_MAX_FLOAT = 500_000
 FLAT_MAX_BINARY = 20_000_000
 
@@ -79,6 +91,69 @@ class AddResult:
     added: list[tuple[int, str]] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
     duplicates: list[tuple[str, int]] = field(default_factory=list)  # (path, existing id)
+
+
+def _is_damage(exc: BaseException) -> bool:
+    """A database error that means a damaged file (not a busy lock or a constraint)."""
+    if isinstance(exc, sqlite3.IntegrityError):
+        return False
+    if isinstance(exc, sqlite3.OperationalError):
+        msg = str(exc).lower()
+        return any(k in msg for k in ("malformed", "not a database", "disk i/o", "no such table"))
+    return isinstance(exc, sqlite3.DatabaseError)
+
+
+class _Guarded:
+    """A sqlite3 connection whose damage errors (from execute or from fetching) become the
+    index's one-line error instead of a traceback."""
+
+    def __init__(self, db: sqlite3.Connection, to_error):
+        self._db, self._to_error = db, to_error
+
+    def _call(self, fn, *a):
+        try:
+            return fn(*a)
+        except sqlite3.DatabaseError as exc:
+            if not _is_damage(exc):
+                raise
+            raise self._to_error(exc) from None
+
+    def execute(self, *a):
+        return _GuardedCursor(self._call(self._db.execute, *a), self._call)
+
+    def executemany(self, *a):
+        return _GuardedCursor(self._call(self._db.executemany, *a), self._call)
+
+    def executescript(self, *a):
+        return self._call(self._db.executescript, *a)
+
+    def close(self) -> None:
+        self._db.close()
+
+
+class _GuardedCursor:
+    def __init__(self, cur: sqlite3.Cursor, call):
+        self._cur, self._callf = cur, call
+
+    @property
+    def lastrowid(self):
+        return self._cur.lastrowid
+
+    def fetchone(self):
+        return self._callf(self._cur.fetchone)
+
+    def fetchall(self):
+        return self._callf(self._cur.fetchall)
+
+    def __iter__(self):
+        return iter(self.fetchall())
+
+
+def _stderr_line(msg: str) -> None:
+    import sys
+
+    sys.stderr.write(" ".join(msg.split()) + "\n")
+    sys.stderr.flush()
 
 
 def choose_structure(kind: str, n: int) -> str:
@@ -191,17 +266,59 @@ class CopyIndex:
         atomic_write_text(root / MANIFEST, json.dumps(m, indent=2))
         return idx
 
-    def _connect(self) -> sqlite3.Connection:
+    def _connect(self) -> "_Guarded":
         if self._db is None:
-            db = sqlite3.connect(str(self.root / DB), timeout=30, isolation_level=None, check_same_thread=False)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=FULL")
-            db.executescript(_SCHEMA)
-            self._db = db
+            path = self.root / DB
+            try:
+                db = sqlite3.connect(str(path), timeout=30, isolation_level=None, check_same_thread=False)
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute("PRAGMA synchronous=FULL")
+                db.executescript(_SCHEMA)
+                # touch the right-most pages of the tables: a truncated file fails here, not mid-search
+                db.execute("SELECT MAX(id) FROM images").fetchone()
+                row = db.execute("SELECT value FROM state WHERE key='generation'").fetchone()
+            except sqlite3.DatabaseError as exc:
+                if not _is_damage(exc):
+                    raise
+                raise self._corrupt(exc) from None
+            self._db = _Guarded(db, self._corrupt)
+            self._check_committed(int(row[0]) if row else 0)
         return self._db
 
+    def _corrupt(self, exc: BaseException) -> IndexError_:
+        """The one-line error for a damaged database, naming the file and how to recover."""
+        db = self.root / DB
+        return IndexError_(f"index database {db} is unreadable ({' '.join(str(exc).split())[:80]}); recover it with "
+                           f"\"sqlite3 '{db}' .recover | sqlite3 '{db}.recovered'\" and move that file over {DB}, "
+                           "or rebuild the index with 'sleuth index add'", str(self.root))
+
+    def _check_committed(self, gen: int) -> None:
+        """Refuse an index whose database is older than the last generation it acknowledged.
+
+        Every commit records its generation in ``COMMITTED`` (atomically) before the checkpoint
+        that moves it from the write-ahead log into ``meta.sqlite``; a database behind that file
+        lost committed batches (typically ``meta.sqlite-wal`` deleted after a crash)."""
+        try:
+            want = int(json.loads((self.root / COMMITTED).read_text()).get("generation", 0))
+        except (OSError, ValueError, AttributeError):
+            return
+        if gen < want:
+            self.close()
+            raise IndexError_(f"index database is at generation {gen} but generation {want} was committed: "
+                              f"committed batches were lost (was {DB}-wal deleted before a checkpoint?); "
+                              "re-add the images added since, or restore a backup", str(self.root))
+
+    def _committed(self, db: sqlite3.Connection) -> None:
+        """After a COMMIT: record the generation, then checkpoint the WAL into the database file."""
+        gen = int(db.execute("SELECT value FROM state WHERE key='generation'").fetchone()[0])
+        atomic_write_text(self.root / COMMITTED, json.dumps({"generation": gen}))
+        try:
+            db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        except sqlite3.OperationalError:
+            pass  # a busy reader: the next commit's checkpoint (or SQLite's own) moves these pages
+
     @property
-    def db(self) -> sqlite3.Connection:
+    def db(self) -> "_Guarded":
         return self._connect()
 
     def close(self) -> None:
@@ -215,27 +332,50 @@ class CopyIndex:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def writer_lock(self, timeout: float | None = None):
-        """Context manager: the single-writer lock (one-line error when another writer holds it)."""
+    def writer_lock(self, timeout: float | None = None, on_wait: Callable[[str], None] | None = None):
+        """Context manager: the single-writer lock.
+
+        When another writer holds it, ``on_wait`` (default: a line on stderr) is told once, and
+        the call waits up to ``timeout`` seconds (default ``DEFAULT_LOCK_TIMEOUT``, or
+        ``SLEUTH_INDEX_LOCK_TIMEOUT``) before a one-line error."""
         import contextlib
 
         from filelock import FileLock, Timeout
 
         timeout = float(get_settings().index_lock_timeout if timeout is None else timeout)
         lock = FileLock(str(self.root / ".write.lock"))
+        say = on_wait or _stderr_line
 
         @contextlib.contextmanager
         def cm():
             try:
-                lock.acquire(timeout=timeout)
+                lock.acquire(timeout=0)
             except Timeout:
-                raise IndexError_(f"index is locked by another writer (waited {timeout:g} s for .write.lock)", str(self.root)) from None
+                if timeout > 0:
+                    say(f"{self.root}: index is locked by another writer; waiting up to {timeout:g} s "
+                        "(set SLEUTH_INDEX_LOCK_TIMEOUT to change)")
+                try:
+                    lock.acquire(timeout=timeout)
+                except Timeout:
+                    raise IndexError_(f"index is locked by another writer (waited {timeout:g} s for .write.lock)",
+                                      str(self.root)) from None
             try:
                 yield
             finally:
                 lock.release()
 
         return cm()
+
+    def _try_lock(self):
+        """The writer lock if it is free right now (for readers that would save a cache), else None."""
+        from filelock import FileLock, Timeout
+
+        lock = FileLock(str(self.root / ".write.lock"))
+        try:
+            lock.acquire(timeout=0)
+        except (Timeout, OSError):
+            return None
+        return lock
 
     # ------------------------------------------------------------------ state
     @property
@@ -266,10 +406,13 @@ class CopyIndex:
     # ------------------------------------------------------------------ writing
     def add(self, paths: Iterable[str], *, role: str = "reference", labels: dict[str, Any] | None = None,
             batch: int = 16, progress: bool = False, skip_duplicates: bool = True,
-            lock_timeout: float | None = None, on_commit=None) -> AddResult:
+            lock_timeout: float | None = None, on_commit=None, on_wait=None) -> AddResult:
         """Describe and add images; broken files are skipped and listed, the rest added.
 
-        Each batch is committed atomically; ``on_commit(n_committed)`` is called after each.
+        Images are described without the writer lock; the lock is held for each batch's commit
+        (and the final FAISS refresh), so a second writer waits for one commit, not for the
+        whole job. Each batch is committed atomically; ``on_commit(n_committed)`` is called
+        after each; ``on_wait(message)`` when the lock is busy (default: stderr).
         """
         from ..imageio import load_image
         from .verify import extract
@@ -279,60 +422,82 @@ class CopyIndex:
         paths = [str(p) for p in paths]
         res = AddResult()
         bar = D._progress(len(paths), "indexing") if progress and len(paths) > 1 else None
-        with self.writer_lock(lock_timeout):
-            pending: list[tuple] = []
-            seen_sha: dict[str, str] = {}
-            try:
-                for p in paths:
-                    try:
-                        img = load_image(p)
-                        sha = img.sha256
-                        if skip_duplicates:
-                            row = self.db.execute("SELECT id FROM images WHERE sha256=? AND role=?", (sha, role)).fetchone()
-                            if row or sha in seen_sha:
-                                res.duplicates.append((p, int(row[0]) if row else -1))
-                                continue
-                        seen_sha[sha] = p
-                        vecs = {}
-                        quality = None
-                        for d in self.descriptors:
-                            if d == "pdq":
-                                code, quality = D.pdq_with_quality(img.rgb)
-                                vecs[d] = code
-                            else:
-                                vecs[d] = D.get(d).compute(img.rgb)
-                        local = extract(img.rgb).to_bytes() if self.manifest.get("local_features", True) and role == "reference" else None
-                        pending.append((p, sha, img.width, img.height, len(img.data), vecs, quality, local))
-                    except SleuthError as exc:
-                        res.skipped.append((p, exc.reason))
-                    except Exception as exc:  # one broken file never stops the batch
-                        res.skipped.append((p, f"{type(exc).__name__}: {exc}"))
-                    finally:
-                        if bar:
-                            bar[0].advance(bar[1])
-                    if len(pending) >= batch:
-                        res.added += self._commit(pending, role, labels)
-                        pending = []
-                        if on_commit:
-                            on_commit(len(res.added))
-                if pending:
-                    res.added += self._commit(pending, role, labels)
-                    if on_commit:
-                        on_commit(len(res.added))
-            finally:
-                if bar:
-                    bar[0].stop()
-            if res.added and role == "reference":
-                self._refresh_faiss(write=True)
+        pending: list[tuple] = []
+        seen_sha: dict[str, str] = {}
+
+        def flush() -> None:
+            with self.writer_lock(lock_timeout, on_wait):
+                res.added.extend(self._commit(pending, role, labels, res, skip_duplicates))
+            pending.clear()
+            if on_commit:
+                on_commit(len(res.added))
+
+        try:
+            for p in paths:
+                try:
+                    img = load_image(p)
+                    sha = img.sha256
+                    if skip_duplicates:
+                        row = self._guard(lambda: self.db.execute(
+                            "SELECT id FROM images WHERE sha256=? AND role=?", (sha, role)).fetchone())
+                        if row or sha in seen_sha:
+                            res.duplicates.append((p, int(row[0]) if row else -1))
+                            continue
+                    seen_sha[sha] = p
+                    vecs = {}
+                    quality = None
+                    for d in self.descriptors:
+                        if d == "pdq":
+                            code, quality = D.pdq_with_quality(img.rgb)
+                            vecs[d] = code
+                        else:
+                            vecs[d] = D.get(d).compute(img.rgb)
+                    local = extract(img.rgb).to_bytes() if self.manifest.get("local_features", True) and role == "reference" else None
+                    pending.append((p, sha, img.width, img.height, len(img.data), vecs, quality, local))
+                except SleuthError as exc:
+                    res.skipped.append((p, exc.reason))
+                except Exception as exc:  # one broken file never stops the batch
+                    res.skipped.append((p, f"{type(exc).__name__}: {exc}"))
+                finally:
+                    if bar:
+                        bar[0].advance(bar[1])
+                if len(pending) >= batch:
+                    flush()
+            if pending:
+                flush()
+        finally:
+            if bar:
+                bar[0].stop()
+        if res.added and role == "reference":
+            with self.writer_lock(lock_timeout, on_wait):
+                self._guard(lambda: self._refresh_faiss(write=True))
         return res
 
-    def _commit(self, pending: list[tuple], role: str, labels: dict | None) -> list[tuple[int, str]]:
+    def _guard(self, fn):
+        """Run ``fn``; a damaged database becomes the one-line error of :meth:`_corrupt`."""
+        try:
+            return fn()
+        except sqlite3.DatabaseError as exc:
+            if not _is_damage(exc):
+                raise
+            raise self._corrupt(exc) from None
+
+    def _commit(self, pending: list[tuple], role: str, labels: dict | None, res: AddResult | None = None,
+                skip_duplicates: bool = False) -> list[tuple[int, str]]:
+        """One transaction for a batch (under the writer lock); duplicates another writer added
+        meanwhile are moved to ``res.duplicates``."""
         db = self.db
         out = []
         lab = json.dumps(labels or {})
         db.execute("BEGIN IMMEDIATE")
         try:
             for p, sha, w, h, nbytes, vecs, quality, local in pending:
+                if skip_duplicates:
+                    row = db.execute("SELECT id FROM images WHERE sha256=? AND role=?", (sha, role)).fetchone()
+                    if row:
+                        if res is not None:
+                            res.duplicates.append((p, int(row[0])))
+                        continue
                 cur = db.execute("INSERT INTO images(path, sha256, width, height, bytes, added, labels, role, pdq_quality) "
                                  "VALUES (?,?,?,?,?,?,?,?,?)", (p, sha, w, h, nbytes, time.time(), lab, role, quality))
                 iid = int(cur.lastrowid)
@@ -346,6 +511,7 @@ class CopyIndex:
         except BaseException:
             db.execute("ROLLBACK")
             raise
+        self._committed(db)
         return out
 
     @staticmethod
@@ -376,6 +542,8 @@ class CopyIndex:
             except BaseException:
                 db.execute("ROLLBACK")
                 raise
+            if removed:
+                self._committed(db)
             if removed:
                 self._refresh_faiss(write=True)
         return removed, missing
@@ -427,9 +595,20 @@ class CopyIndex:
         structure chosen for the current size is unchanged; else a full rebuild from SQLite.
         The result is saved atomically as ``<desc>.g<generation>.m<max id>.faiss``.
         """
+        gen = self.generation
+        if all((self._faiss.get(d) or (None,))[0] == gen for d in self.descriptors):
+            return
+        # a reader saves what it built only while it holds the writer lock (never waits for it)
+        lock = None if write else self._try_lock()
+        try:
+            self._refresh_all(gen, write or lock is not None)
+        finally:
+            if lock is not None:
+                lock.release()
+
+    def _refresh_all(self, gen: int, save: bool) -> None:
         import faiss
 
-        gen = self.generation
         n_ref = None
         for dname in self.descriptors:
             cached = self._faiss.get(dname)
@@ -464,7 +643,7 @@ class CopyIndex:
                 idx = build_faiss(d.kind, d.dim, vecs, ids, want)
                 max_id = int(ids.max()) if len(ids) else 0
                 base_gen = -1
-            if base_gen != gen and (write or not cached):
+            if base_gen != gen and save:
                 path = self.root / "faiss" / f"{dname}.g{gen}.m{max_id}.faiss"
                 try:
                     with atomic_path(path) as tmp:
@@ -480,7 +659,7 @@ class CopyIndex:
             self._faiss[dname] = (gen, idx, max_id, want)
 
     def faiss_index(self, descriptor: str):
-        self._refresh_faiss()
+        self._guard(self._refresh_faiss)
         return self._faiss[descriptor][1]
 
     def background(self) -> dict[str, np.ndarray]:

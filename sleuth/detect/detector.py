@@ -127,6 +127,11 @@ class AigenDetector:
         return feats, m, x
 
     def analyse(self, img, with_map: bool = True) -> DetectResult:
+        if min(img.height, img.width) < 2:  # the NPR convolutions need two pixels a side
+            from ..errors import SleuthError
+
+            raise SleuthError(f"image is {img.width}x{img.height}: too small for the AI-generation detectors "
+                              "(at least 2 pixels a side)", img.path)
         feats, m, x = self.features(img.rgb)
         pred = heads.predict(self.head, feats)
         prob = float(pred["fused"][0])

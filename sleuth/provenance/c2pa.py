@@ -11,20 +11,21 @@ Design
   ``valid-untrusted`` (signature and hashes good, signer not on the trust list, or no trust
   list configured: then ``details.trust`` says trust was *not evaluated*); ``invalid``
   (failing codes in ``details.failing_codes``; an unreadable/malformed store is ``invalid``
-  with the reader's reason in ``error``); ``unresolved`` (remote manifest not fetched).
+  with the reader's reason in ``error``); ``unresolved`` (remote manifest not fetched);
+  ``unsupported-container`` (BMP, ICO, PCX, TGA, QOI, PPM...: formats C2PA defines no embedding
+  for, or that c2pa-rs reports as NotSupported; not an error, strength ``none``).
   ``signingCredential.untrusted`` alone never makes a manifest invalid.
 * Details: claim generator, signer (common name) and issuer, signing time, actions with their
   digitalSourceType, ``digital_source_type`` and ``ai_generated`` (trainedAlgorithmicMedia or
   compositeWithTrainedAlgorithmicMedia anywhere in the active claim), the ingredient chain
   (recursively, each with its own validation failures), CAWG assertion labels.
 
-Numbers that decided it: reading a file without a manifest costs ~0.1 ms, a signed 1 MP JPEG
-~2-6 ms (c2pa-rs 0.91.3), so the analyzer always asks the reader rather than pre-filtering
-bytes. On the 59 provenance samples of ../shared/data/forensics, 58 agree with the MANIFEST's
-``kind`` (the miss, an identity assertion whose DID cannot be resolved offline, needs the
-network) and our failing codes equal c2pa-python's recorded observation on 32 of 32 signed
-files (docs/benchmarks.md, section provenance). Separating CAWG identity codes from the claim's
-own codes was decided by those files: 7 of them carry identity assertions.
+Reading a file without a manifest is cheap, so the analyzer always asks the reader rather than
+pre-filtering bytes; agreement with the data set's labels is in docs/benchmarks.md (section
+provenance). CAWG identity codes are kept apart from the claim's own codes (some data set files
+carry identity assertions whose DID cannot be resolved offline). The reader's JSON is capped at
+``MAX_STORE_JSON`` characters and parsed with recursion errors caught; the ingredient chain is
+followed at most ``MAX_CHAIN_DEPTH`` levels.
 """
 from __future__ import annotations
 
@@ -45,6 +46,8 @@ MIME = {"JPEG": "image/jpeg", "MPO": "image/jpeg", "PNG": "image/png", "WEBP": "
 AI_SOURCE_TYPES = ("trainedAlgorithmicMedia", "compositeWithTrainedAlgorithmicMedia")
 UNTRUSTED = "signingCredential.untrusted"
 MAX_CHAIN_DEPTH = 12
+#: a manifest store whose JSON is longer than this is refused (as invalid) before parsing
+MAX_STORE_JSON = 16 * 1024 * 1024
 #: CAWG identity codes that say "could not be verified here" rather than "is wrong"
 CAWG_NOT_VERIFIABLE = {"cawg.x509.credential.untrusted", "cawg.ica.untrusted_issuer", "cawg.ica.did_unavailable"}
 
@@ -174,23 +177,34 @@ def _chain_source_types(chain: list[dict[str, Any]]) -> list[str]:
 
 def read_store(data: bytes, fmt: str | None, trust_list: str | None = None,
                fetch_remote: bool = False) -> tuple[str, dict | None, str | None]:
-    """Return (status, store, message): status is 'absent', 'remote', 'error' or 'ok'."""
+    """Return (status, store, message): status is 'absent', 'unsupported', 'remote', 'error' or 'ok'."""
     import c2pa
 
     ctx = _context(trust_list, fetch_remote)
     mime = MIME.get((fmt or "").upper())
+    if mime is None:
+        return "unsupported", None, f"C2PA defines no embedding for {fmt or 'this'} files"
     try:
         reader = c2pa.Reader.try_create(mime, io.BytesIO(data), context=ctx)
         if reader is None:
             return "absent", None, None
         with reader:
-            store = json.loads(reader.json())
+            text = reader.json()
+        if len(text) > MAX_STORE_JSON:
+            return "error", None, f"manifest store JSON is {len(text)} characters, over the {MAX_STORE_JSON} limit"
+        store = json.loads(text)
+    except RecursionError:
+        return "error", None, "manifest store JSON nested too deeply"
+    except ValueError as exc:
+        return "error", None, f"manifest store is not JSON ({' '.join(str(exc).split())[:120]})"
     except c2pa.C2paError as exc:
-        msg = " ".join(str(exc).split())
+        msg = " ".join(str(exc).split())[:500]
         if msg.startswith("Remote:"):
             return "remote", None, msg
         if "ManifestNotFound" in type(exc).__name__ or "no JUMBF" in msg:
             return "absent", None, None
+        if "NotSupported" in type(exc).__name__ or "NotSupported" in msg:
+            return "unsupported", None, msg
         return "error", None, msg
     return "ok", store, None
 
@@ -206,6 +220,11 @@ def analyze(img: LoadedImage, ctx: ScanContext) -> Evidence:
     if status == "absent":
         return Evidence(analyzer="c2pa", kind="provenance", verdict="absent", strength="none",
                         summary="No C2PA manifest.", details={"manifest_present": False})
+    if status == "unsupported":
+        return Evidence(analyzer="c2pa", kind="provenance", verdict="unsupported-container", strength="none",
+                        summary=f"C2PA not checked: {img.format} is not a container C2PA manifests can be embedded in.",
+                        details={"manifest_present": None, "checked": False, "container": img.format,
+                                 "reader_message": msg})
     if status == "remote":
         url = msg.split("url", 1)[-1].strip() if msg and "url" in msg else None
         return Evidence(analyzer="c2pa", kind="provenance", verdict="unresolved", strength="weak",

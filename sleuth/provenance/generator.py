@@ -21,15 +21,17 @@ negative prompt, model, seed, sampler, steps, cfg, size). Detectors run most-spe
   Midjourney (``Job ID`` in the description / XMP), and services that name themselves in
   Software / CreatorTool (DALL-E, Firefly, Imagen, Leonardo, Ideogram, NovelAI...).
 
-On ../shared/data every one of the 12 generator samples of forensics/provenance is named
-correctly (A1111 PNG, JPEG UserComment and alpha stealth; ComfyUI; Fooocus; InvokeAI Dream;
-NovelAI), the PNG with a text chunk after IDAT included, and 8 AI PNGs of aigen carry
-ComfyUI/A1111 chunks; no real photograph has generator metadata.
+Accuracy on ../shared/data: docs/benchmarks.md, section provenance.
 
 Verdict: ``absent`` or the tool's name. A chunk that names a tool but cannot be parsed keeps
-the tool's verdict, strength ``moderate`` and ``details.parse_error``. Cost: < 1 ms per file
-without alpha; the stealth probe reads 120 LSBs first and decodes further only on a magic
-match (~2 ms per MP when it does).
+the tool's verdict, strength ``moderate`` and ``details.parse_error``. The stealth probe reads
+152 LSBs first and decodes further only on a magic match.
+
+Hostile input: every parser here is linear in its input (``str.find`` scans, no backtracking
+regular expression over untrusted text); each text field is cut at ``MAX_PARAMS`` characters
+before parsing, JSON over ``meta.MAX_TEXT`` or nested past Python's recursion limit is treated
+as unparseable, and every value kept in ``details`` is bounded (``_bounded``). Limits:
+docs/limits.md.
 """
 from __future__ import annotations
 
@@ -46,6 +48,9 @@ from . import meta
 
 Params = dict[str, Any]
 MAX_RAW = 4000
+#: in the fast tier (pixels decoded on demand) the stealth probe decodes images up to this size
+#: only; larger ones are probed when another analyzer has decoded them (always in the full tier)
+MAX_STEALTH_PIXELS = 40_000_000
 
 STEALTH_MAGICS = {b"stealth_pnginfo": ("alpha", False), b"stealth_pngcomp": ("alpha", True),
                   b"stealth_rgbinfo": ("rgb", False), b"stealth_rgbcomp": ("rgb", True)}
@@ -63,14 +68,70 @@ SERVICE_MARKERS = [
 
 # ----------------------------------------------------------------------------- Automatic1111
 
-_KV = re.compile(r'\s*([\w][\w /\-\.\(\)]*?):\s*("(?:\\.|[^"])*"|[^,]*)(?:,|$)')
+_KEY_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_ /-.()")
+#: the settings line and each text field are cut at this many characters before parsing
+MAX_PARAMS = 256 * 1024
+MAX_SETTINGS = 200
+
+
+def parse_settings(line: str) -> dict[str, str]:
+    """``Key: value, Key2: "quoted, value", ...`` in one left-to-right pass (linear time).
+
+    Replaces the backtracking regular expression A1111 itself uses, which is quadratic on a long
+    run without a colon (``"Steps: 1, " + "a" * 200000`` took over a minute). A key is the text
+    before the first colon of a comma-separated segment (letters, digits, ``_ /-.()``); a value
+    is a JSON-style quoted string (commas allowed) or the text up to the next comma.
+    """
+    out: dict[str, str] = {}
+    i, n = 0, len(line)
+    while i < n and len(out) < MAX_SETTINGS:
+        comma = line.find(",", i)
+        seg_end = n if comma < 0 else comma
+        colon = line.find(":", i, seg_end)
+        if colon < 0:
+            i = seg_end + 1
+            continue
+        key = line[i:colon].strip()
+        k = colon + 1
+        while k < n and line[k] in " \t":
+            k += 1
+        if k < n and line[k] == '"':
+            q = k + 1
+            while q < n and line[q] != '"':
+                q += 2 if line[q] == "\\" else 1
+            value = line[k:q + 1]
+            nxt = line.find(",", q)
+            i = n if nxt < 0 else nxt + 1
+        else:
+            value = line[k:seg_end]
+            i = seg_end + 1
+        if key and (key[0].isalnum() or key[0] == "_") and all(c in _KEY_CHARS or c.isalnum() for c in key):
+            out.setdefault(key, value.strip())
+    return out
+
+
+def has_steps(text: str, starts: tuple[str, ...] = ("", ", ")) -> bool:
+    """True when ``text`` holds ``Steps: <digit>`` at its start or after one of ``starts``
+    (``str.find`` only: linear time)."""
+    for sep in starts:
+        needle = sep + "Steps: "
+        if not sep:
+            if text.startswith(needle) and text[7:8].isdigit():
+                return True
+            continue
+        i = text.find(needle)
+        while i >= 0:
+            if text[i + len(needle): i + len(needle) + 1].isdigit():
+                return True
+            i = text.find(needle, i + 1)
+    return False
 
 
 def parse_a1111(text: str) -> Params:
     """Parse the A1111 'infotext': prompt, 'Negative prompt:' and the 'Steps: ...' settings line."""
-    lines = text.strip().split("\n")
+    lines = text[:MAX_PARAMS].strip().split("\n")
     settings_line = ""
-    if lines and re.search(r"(^|, )Steps: \d+", lines[-1]):
+    if lines and has_steps(lines[-1]):
         settings_line = lines.pop()
     prompt_lines, neg_lines, in_neg = [], [], False
     for ln in lines:
@@ -79,13 +140,10 @@ def parse_a1111(text: str) -> Params:
             ln = ln[len("Negative prompt:"):].strip()
         (neg_lines if in_neg else prompt_lines).append(ln)
     settings: dict[str, str] = {}
-    for m in _KV.finditer(settings_line):
-        k, v = m.group(1).strip(), m.group(2).strip()
-        if v.startswith('"') and v.endswith('"'):
-            try:
-                v = json.loads(v)
-            except ValueError:
-                v = v[1:-1]
+    for k, v in parse_settings(settings_line).items():
+        if len(v) >= 2 and v.startswith('"') and v.endswith('"'):
+            j = _json_loads(v)
+            v = j if isinstance(j, str) else v[1:-1]
         settings[k] = v
     out: Params = {"prompt": "\n".join(prompt_lines).strip() or None,
                    "negative_prompt": "\n".join(neg_lines).strip() or None,
@@ -93,10 +151,20 @@ def parse_a1111(text: str) -> Params:
                    "cfg": _float(settings.get("CFG scale")), "seed": _int(settings.get("Seed")),
                    "size": settings.get("Size"), "model": settings.get("Model"),
                    "model_hash": settings.get("Model hash"), "version": settings.get("Version"),
-                   "settings": settings}
+                   "settings": {k: v[:MAX_RAW] for k, v in settings.items()}}
     if not settings_line:
         out["parse_error"] = "no 'Steps:' settings line"
     return out
+
+
+def _json_loads(s: str | None) -> Any:
+    """``json.loads`` that returns None for invalid, over-long or too deeply nested JSON."""
+    if not s or len(s) > meta.MAX_TEXT:
+        return None
+    try:
+        return json.loads(s)
+    except (ValueError, RecursionError):
+        return None
 
 
 def _int(v: Any) -> int | None:
@@ -157,14 +225,14 @@ def parse_comfyui(prompt_json: str | None, workflow_json: str | None) -> Params:
     if prompt_json:
         try:
             graph = json.loads(prompt_json)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             out["parse_error"] = f"'prompt' chunk is not JSON ({exc})"
     if workflow_json:
         try:
             wf = json.loads(workflow_json)
             if isinstance(wf, dict):
                 out["workflow_nodes"] = len(wf.get("nodes") or [])
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             out.setdefault("parse_error", f"'workflow' chunk is not JSON ({exc})")
     if not isinstance(graph, dict):
         return out
@@ -205,7 +273,7 @@ def parse_invokeai(text: dict[str, str]) -> Params:
     if "invokeai_metadata" in text:
         try:
             d = json.loads(text["invokeai_metadata"])
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             return {"parse_error": f"invokeai_metadata is not JSON ({exc})", "format": "invokeai_metadata"}
         model = d.get("model")
         if isinstance(model, dict):
@@ -216,7 +284,7 @@ def parse_invokeai(text: dict[str, str]) -> Params:
     if "sd-metadata" in text:
         try:
             d = json.loads(text["sd-metadata"])
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             return {"parse_error": f"sd-metadata is not JSON ({exc})", "format": "sd-metadata"}
         image = d.get("image") or {}
         prompt = image.get("prompt")
@@ -225,14 +293,15 @@ def parse_invokeai(text: dict[str, str]) -> Params:
         return {"format": "sd-metadata", "prompt": prompt, "model": d.get("model_weights"), "seed": image.get("seed"),
                 "steps": image.get("steps"), "sampler": image.get("sampler"), "cfg": image.get("cfg_scale"),
                 "size": _size(image.get("width"), image.get("height")), "version": d.get("app_version")}
-    dream = text.get("Dream", "")
+    dream = text.get("Dream", "")[:MAX_PARAMS]
     out: Params = {"format": "Dream"}
     m = re.match(r'\s*"(.*?)"\s*(.*)$', dream, re.S)
     prompt, rest = (m.group(1), m.group(2)) if m else (dream, "")
-    neg = re.search(r"\[(.*?)\]", prompt)
-    if neg:
-        out["negative_prompt"] = neg.group(1)
-        prompt = prompt.replace(neg.group(0), "").strip()
+    lo = prompt.find("[")
+    hi = prompt.find("]", lo + 1) if lo >= 0 else -1
+    if hi >= 0:
+        out["negative_prompt"] = prompt[lo + 1:hi]
+        prompt = (prompt[:lo] + prompt[hi + 1:]).strip()
     out["prompt"] = prompt.strip() or None
     for flag, key, conv in (("-s", "steps", _int), ("-S", "seed", _int), ("-C", "cfg", _float), ("-A", "sampler", str)):
         mm = re.search(rf"(?:^|\s){flag}\s*(\S+)", rest)
@@ -259,7 +328,7 @@ def parse_novelai(text: dict[str, str]) -> Params:
             out.update(prompt=c.get("prompt", out["prompt"]), negative_prompt=c.get("uc"), seed=c.get("seed"),
                        steps=c.get("steps"), sampler=c.get("sampler"), cfg=c.get("scale"),
                        size=_size(c.get("width"), c.get("height")))
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             out["parse_error"] = f"Comment is not JSON ({exc})"
     src = str(text.get("Source") or "")
     out["model"] = src or None
@@ -316,8 +385,8 @@ def _json_or_none(s: str | None) -> Any:
     if not s or not s.lstrip().startswith("{"):
         return None
     try:
-        return json.loads(s)
-    except ValueError:
+        return json.loads(s) if len(s) <= meta.MAX_TEXT else None
+    except (ValueError, RecursionError):
         return None
 
 
@@ -379,11 +448,12 @@ def detect(img: LoadedImage, text: dict[str, str] | None = None, xmp: str | None
             return "draw-things", {"prompt": j.get("c"), "negative_prompt": j.get("uc"), "seed": j.get("seed"),
                                    "steps": j.get("steps"), "sampler": j.get("sampler"), "model": j.get("model"),
                                    "cfg": j.get("scale"), "size": j.get("size")}, ["EXIF UserComment"]
-        if re.search(r"(^|\n|, )Steps: \d+", comment):
+        if has_steps(comment, ("", "\n", ", ")):
             tool, p = _from_parameters(comment, {})
             return tool, p, ["EXIF UserComment"]
     # 3. stealth pnginfo in the alpha (or RGB) LSBs
-    if img.format in ("PNG", "WEBP", "TIFF") or img.alpha is not None:
+    if (img.decoded or img.width * img.height <= MAX_STEALTH_PIXELS) and (
+            img.format in ("PNG", "WEBP", "TIFF") or img.alpha is not None):
         try:
             st = read_stealth(img)
         except Exception as exc:
@@ -402,10 +472,11 @@ def detect(img: LoadedImage, text: dict[str, str] | None = None, xmp: str | None
     # 4. XMP / EXIF markers of services (Midjourney, Draw Things, DALL-E, Firefly...)
     creator = meta.xmp_get(xmp, "xmp:CreatorTool") if xmp else None
     desc = text.get("Description") or (meta.xmp_get(xmp, "dc:description") if xmp else None) or exif.get("image_description")
-    if desc and re.search(r"Job ID:\s*[0-9a-f-]{8,}", str(desc)):
-        m = re.search(r"Job ID:\s*([0-9a-f-]+)", str(desc))
-        return "midjourney", {"prompt": re.sub(r"\s*Job ID:.*$", "", str(desc), flags=re.S).strip() or None,
-                              "job_id": m.group(1) if m else None}, ["Description"]
+    desc = str(desc)[:MAX_PARAMS] if desc else None
+    at = desc.find("Job ID:") if desc else -1
+    m = re.match(r"\s*([0-9a-f-]{8,})", desc[at + 7: at + 200]) if at >= 0 else None
+    if m:
+        return "midjourney", {"prompt": desc[:at].strip() or None, "job_id": m.group(1)}, ["Description"]
     if creator and "draw things" in creator.lower():
         j = _json_or_none(meta.xmp_get(xmp, "exif:UserComment"))
         p = {"prompt": j.get("c"), "negative_prompt": j.get("uc"), "seed": j.get("seed"), "steps": j.get("steps"),
@@ -422,6 +493,26 @@ def detect(img: LoadedImage, text: dict[str, str] | None = None, xmp: str | None
     return None
 
 
+def _empty(v: Any) -> bool:
+    return v is None or (isinstance(v, (str, list, dict)) and not v)
+
+
+def _bounded(v: Any, depth: int = 0) -> Any:
+    """A JSON-safe copy of a parsed value: strings cut at MAX_RAW, containers at 64 items and
+    4 levels (values come from untrusted JSON that can nest 200,000 deep)."""
+    if isinstance(v, str):
+        return v[:MAX_RAW] + ("..." if len(v) > MAX_RAW else "")
+    if isinstance(v, bool) or v is None or isinstance(v, (int, float)):
+        return v if not isinstance(v, int) or abs(v) < 1 << 63 else str(v)[:40]
+    if depth >= 4:
+        return "..."
+    if isinstance(v, dict):
+        return {str(k)[:200]: _bounded(x, depth + 1) for k, x in list(v.items())[:64]}
+    if isinstance(v, (list, tuple)):
+        return [_bounded(x, depth + 1) for x in list(v)[:64]]
+    return str(type(v).__name__)
+
+
 @register("generator-metadata", kind="provenance", tier="fast", order=20, origin_effect="ai")
 def analyze(img: LoadedImage, ctx: ScanContext) -> Evidence:
     """AI generator parameters written by A1111/Forge, ComfyUI, InvokeAI, NovelAI, Fooocus, SwarmUI..."""
@@ -434,11 +525,8 @@ def analyze(img: LoadedImage, ctx: ScanContext) -> Evidence:
         return Evidence(analyzer="generator-metadata", kind="provenance", verdict="absent", strength="none",
                         summary="No AI generator metadata.", details={"text_keys": sorted(text)[:40]})
     tool, params, sources = found
-    params = {k: v for k, v in params.items() if v not in (None, "", [], {})}
+    params = {k: _bounded(v) for k, v in params.items() if not _empty(v)}
     details: dict[str, Any] = {"tool": tool, "source_fields": sources, **params}
-    for key in ("prompt", "negative_prompt"):
-        if isinstance(details.get(key), str) and len(details[key]) > MAX_RAW:
-            details[key] = details[key][:MAX_RAW] + "..."
     err = params.get("parse_error")
     strength = "moderate" if err or params.get("marker_only") or tool in ("unknown", "unknown-json") else "strong"
     bits = [f"{k} {params[k]}" for k in ("model", "seed", "sampler", "steps") if params.get(k) not in (None, "")]
