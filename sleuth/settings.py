@@ -3,8 +3,8 @@
 Design
 ------
 One pydantic-settings model, :class:`Settings`, read lazily by :func:`get_settings` (never at
-import time) and cached for the process; tests and long-lived services call
-:func:`reload_settings` after changing the environment. Library modules take settings from
+import time) and cached per value of the ``SLEUTH_*`` variables, so a changed environment is
+seen on the next call. Library modules take settings from
 this object, so a reader of the code finds every knob in one place, and the README lists them
 (``sleuth settings`` prints the resolved values).
 
@@ -61,19 +61,25 @@ def _model_paths() -> dict[str, Path]:
     return {k[len(pre):]: Path(v) for k, v in os.environ.items() if k.startswith(pre) and v}
 
 
-@lru_cache(maxsize=1)
+@lru_cache(maxsize=4)
+def _read(fingerprint: tuple[tuple[str, str], ...]) -> Settings:
+    return Settings(model_paths=_model_paths())
+
+
 def get_settings() -> Settings:
-    """The process's settings, read from the environment on first use.
+    """The process's settings, read from the environment.
 
     Returns
     -------
     Settings
-        Cached; call :func:`reload_settings` after changing ``os.environ``.
+        Cached per value of the ``SLEUTH_*`` variables: a change of the environment (a test's
+        monkeypatch, a service reloading) is seen on the next call, without re-validating on
+        every call.
     """
-    return Settings(model_paths=_model_paths())
+    return _read(tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("SLEUTH_"))))
 
 
 def reload_settings() -> Settings:
     """Forget the cached settings and read the environment again."""
-    get_settings.cache_clear()
+    _read.cache_clear()
     return get_settings()
