@@ -279,3 +279,55 @@ def test_ssrf_through_the_api(tmp_path, origin):
         app.state.sleuth.fetch_overrides = {"allow": lambda ip, port: port == pa}
         r = httpx.post(f"{url}/v1/scan?fast=true", files={"urls": (None, f"http://127.0.0.1:{pa}/photo.png")})
         assert r.status_code == 200 and r.json()[0]["path"] == "photo.png"
+
+
+# ------------------------------------------------------------ 100 MP uploads in parallel
+
+def _big_png() -> bytes:
+    buf = io.BytesIO()
+    Image.new("L", (10000, 10000), 128).save(buf, "PNG", compress_level=1)  # 100 MP in ~0.5 MB
+    return buf.getvalue()
+
+
+def test_parallel_100mp_uploads_stay_within_the_memory_bound(tmp_path):
+    import psutil
+
+    big = _big_png()
+    # default pixel limit (50 MP): refused from the header, before any decoding
+    with live_server(settings(tmp_path / "a", no_auth=True, workers=2)) as (url, _):
+        with ThreadPoolExecutor(6) as ex:
+            rs = list(ex.map(lambda i: httpx.post(f"{url}/v1/scan?fast=true", timeout=60,
+                                                  files={"files": (f"{i}.png", big, "image/png")}), range(6)))
+        assert {r.status_code for r in rs} == {413}
+    # pixel limit raised to 110 MP: 4 uploads decode in parallel on 2 workers; the process tree
+    # (this test process, which hosts the server, plus the workers) stays under the stated bound
+    s = settings(tmp_path / "b", no_auth=True, workers=2, queue_size=2, max_pixels=110_000_000,
+                 max_request_bytes=8 << 20)
+    bound = s.memory_bound()
+    me = psutil.Process()
+    peak = {"rss": 0}
+    stop = threading.Event()
+
+    def sample():
+        while not stop.is_set():
+            rss = 0
+            for p in [me, *me.children(recursive=True)]:
+                try:
+                    rss += p.memory_info().rss
+                except psutil.Error:
+                    pass
+            peak["rss"] = max(peak["rss"], rss)
+            time.sleep(0.1)
+
+    with live_server(s) as (url, _):
+        th = threading.Thread(target=sample, daemon=True)
+        th.start()
+        with ThreadPoolExecutor(4) as ex:
+            rs = list(ex.map(lambda i: httpx.post(f"{url}/v1/scan?analyzers=exif", timeout=120,
+                                                  files={"files": (f"{i}.png", big, "image/png")}), range(4)))
+        stop.set()
+        th.join()
+    assert [r.status_code for r in rs] == [200] * 4, [r.text[:200] for r in rs]
+    assert rs[0].json()[0]["width"] == 10000
+    print(f"peak RSS {peak['rss'] / 2**20:.0f} MB, bound {bound / 2**20:.0f} MB")
+    assert peak["rss"] < bound

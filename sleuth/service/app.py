@@ -47,7 +47,7 @@ log = logging.getLogger("sleuth.service")
 STATIC = Path(__file__).parent / "static"
 #: per-file limit of the deprecated /api/scan route (v0.1 behaviour: a per-file error, answer 200)
 MAX_UPLOAD = 64 * 1024 * 1024
-ERRORS = {s: {"model": ErrorBody} for s in (400, 401, 413, 415, 422, 429, 503)}
+ERRORS = {s: {"model": ErrorBody} for s in (400, 401, 404, 413, 415, 422, 429, 503)}
 _bearer = HTTPBearer(auto_error=False, description="An API key from `sleuth serve keys create NAME`.")
 
 
