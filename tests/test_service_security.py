@@ -289,6 +289,7 @@ def _big_png() -> bytes:
     return buf.getvalue()
 
 
+@pytest.mark.slow
 def test_parallel_100mp_uploads_stay_within_the_memory_bound(tmp_path):
     import psutil
 
@@ -299,7 +300,7 @@ def test_parallel_100mp_uploads_stay_within_the_memory_bound(tmp_path):
             rs = list(ex.map(lambda i: httpx.post(f"{url}/v1/scan?fast=true", timeout=60,
                                                   files={"files": (f"{i}.png", big, "image/png")}), range(6)))
         assert {r.status_code for r in rs} == {413}
-    # pixel limit raised to 110 MP: 4 uploads decode in parallel on 2 workers; the process tree
+    # pixel limit raised to 110 MP: 2 uploads decode in parallel on 2 workers; the process tree
     # (this test process, which hosts the server, plus the workers) stays under the stated bound
     s = settings(tmp_path / "b", no_auth=True, workers=2, queue_size=2, max_pixels=110_000_000,
                  max_request_bytes=8 << 20)
@@ -322,12 +323,12 @@ def test_parallel_100mp_uploads_stay_within_the_memory_bound(tmp_path):
     with live_server(s) as (url, _):
         th = threading.Thread(target=sample, daemon=True)
         th.start()
-        with ThreadPoolExecutor(4) as ex:
+        with ThreadPoolExecutor(2) as ex:
             rs = list(ex.map(lambda i: httpx.post(f"{url}/v1/scan?analyzers=exif", timeout=120,
-                                                  files={"files": (f"{i}.png", big, "image/png")}), range(4)))
+                                                  files={"files": (f"{i}.png", big, "image/png")}), range(2)))
         stop.set()
         th.join()
-    assert [r.status_code for r in rs] == [200] * 4, [r.text[:200] for r in rs]
+    assert [r.status_code for r in rs] == [200] * 2, [r.text[:200] for r in rs]
     assert rs[0].json()[0]["width"] == 10000
     print(f"peak RSS {peak['rss'] / 2**20:.0f} MB, bound {bound / 2**20:.0f} MB")
     assert peak["rss"] < bound

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import Depends, FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -177,6 +178,12 @@ def _install_errors(app: FastAPI) -> None:
     @app.exception_handler(RequestError)
     async def on_request_error(request: Request, exc: RequestError):
         return _error_response(exc.status, exc.reason, exc.files, exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def on_validation_error(request: Request, exc: RequestValidationError):
+        parts = [f"{'.'.join(str(x) for x in e.get('loc', ())[1:]) or 'request'}: {e.get('msg', 'invalid')}"
+                 for e in exc.errors()[:5]]
+        return _error_response(422, "invalid request: " + "; ".join(parts))
 
     @app.exception_handler(UsageError)
     async def on_usage_error(request: Request, exc: UsageError):
@@ -428,7 +435,7 @@ async def _run_one(state: _State, name: str, data: bytes, names, tier, deadline:
     kwargs = {"data": data, "name": name, "analyzers": names, "tier": tier,
               "options": state.s.scan_options, "max_pixels": state.s.max_pixels}
     try:
-        res = await state.pool.run("scan", kwargs, deadline)
+        res = await state.pool.run("scan", kwargs, deadline, cost=len(data) * (1 if tier == "fast" else 10))
     except BudgetExceeded:
         res = {"status": 422, "reason": f"{name}: analysis did not finish within this server's "
                                         f"{state.s.time_budget_s:g} s time budget (stopped)"}

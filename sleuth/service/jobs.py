@@ -115,7 +115,10 @@ def scan_job(data: bytes, name: str, analyzers: list[str] | None, tier: str, opt
     _TIMINGS.clear()
     rep = scan(data, analyzers, tier=tier, options={**options, "max_pixels": max_pixels}, keep_maps=True)
     if rep.error:
+        from ..report import summarise
+
         rep.error = rep.error.replace("<bytes>", name, 1)
+        rep.summary = summarise(rep)
     rep.path = name
     maps: dict[str, tuple[str, bytes]] = {}
     for e in rep.evidence:

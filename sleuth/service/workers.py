@@ -13,6 +13,8 @@ replacement is ready in well under a second (models load lazily on its first ful
 from __future__ import annotations
 
 import asyncio
+import heapq
+import itertools
 import logging
 import multiprocessing as mp
 import os
@@ -102,7 +104,11 @@ class WorkerPool:
 
             self.ctx.set_forkserver_preload(["sleuth.service.jobs", "sleuth.pipeline", "cv2", *BUILTIN_MODULES])
         self._threads = ThreadPoolExecutor(max_workers=size + 1, thread_name_prefix="sleuth-pool")
-        self._idle: asyncio.Queue | None = None
+        self._idle: list[_Worker] = []
+        #: requests waiting for a worker, cheapest first: (cost, arrival, future)
+        self._waiters: list[tuple[float, int, asyncio.Future]] = []
+        self._seq = itertools.count()
+        self._started = False
         self._all: list[_Worker] = []
         self.waiting = 0
         self.busy = 0
@@ -116,11 +122,26 @@ class WorkerPool:
         None
         """
         loop = asyncio.get_running_loop()
-        self._idle = asyncio.Queue()
         for _ in range(self.size):
             w = await loop.run_in_executor(self._threads, _Worker, self.ctx, self.env)
             self._all.append(w)
-            self._idle.put_nowait(w)
+            self._release(w)
+        self._started = True
+
+    def _release(self, w: _Worker) -> None:
+        while self._waiters:
+            _, _, fut = heapq.heappop(self._waiters)
+            if not fut.done():
+                fut.set_result(w)
+                return
+        self._idle.append(w)
+
+    async def _acquire(self, cost: float, deadline: float) -> _Worker:
+        if self._idle:
+            return self._idle.pop()
+        fut = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._waiters, (cost, next(self._seq), fut))
+        return await asyncio.wait_for(fut, timeout=max(0.001, deadline - time.monotonic()))
 
     def alive(self) -> int:
         """Workers whose process is running.
@@ -131,7 +152,7 @@ class WorkerPool:
         """
         return sum(1 for w in self._all if w.alive)
 
-    async def run(self, name: str, kwargs: dict[str, Any], deadline: float) -> dict[str, Any]:
+    async def run(self, name: str, kwargs: dict[str, Any], deadline: float, cost: float = 0.0) -> dict[str, Any]:
         """Run job ``name`` with ``kwargs`` on one worker before ``deadline`` (``time.monotonic``).
 
         Parameters
@@ -142,6 +163,9 @@ class WorkerPool:
             Its arguments (picklable).
         deadline : float
             ``time.monotonic()`` value by which the answer must be back.
+        cost : float
+            Expected work; when no worker is idle, the cheapest waiting job gets the next one
+            (a quick check is not stuck behind a queue of 12 MP full scans).
 
         Returns
         -------
@@ -155,11 +179,11 @@ class WorkerPool:
         WorkerDied
             The worker exited during the job.
         """
-        assert self._idle is not None, "WorkerPool.start() was not called"
+        assert self._started, "WorkerPool.start() was not called"
         loop = asyncio.get_running_loop()
         self.waiting += 1
         try:
-            w = await asyncio.wait_for(self._idle.get(), timeout=max(0.001, deadline - time.monotonic()))
+            w = await self._acquire(cost, deadline)
         except asyncio.TimeoutError:
             raise BudgetExceeded() from None
         finally:
@@ -180,7 +204,7 @@ class WorkerPool:
                 raise WorkerDied() from None
             raise
         else:
-            self._idle.put_nowait(w)
+            self._release(w)
         finally:
             self.busy -= 1
         return res
@@ -191,7 +215,7 @@ class WorkerPool:
         new = await loop.run_in_executor(self._threads, _Worker, self.ctx, self.env)
         self._all = [x for x in self._all if x is not w] + [new]
         self.restarts += 1
-        self._idle.put_nowait(new)
+        self._release(new)
 
     def close(self) -> None:
         """Kill every worker.
