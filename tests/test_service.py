@@ -219,3 +219,54 @@ def test_no_auth_refused_off_loopback(tmp_path):
         create_app(settings(tmp_path, no_auth=True, host="0.0.0.0"))
     res = CliRunner().invoke(cli_app, ["serve", "--host", "0.0.0.0", "--no-auth", "--data", str(tmp_path)])
     assert res.exit_code == 2 and "refused" in res.output
+
+
+# ---------------------------------------------------------------- indexes and watermark routes
+
+def test_index_add_search_and_scan_against_it(c):
+    ref = encode(natural_image(256, 320, seed=5), "JPEG", quality=92)
+    other = encode(natural_image(256, 320, seed=9), "JPEG", quality=92)
+    r = c.post("/v1/indexes/desk-refs/images", files=[("files", ("ref.jpg", ref, "image/jpeg")),
+                                                      ("files", ("other.jpg", other, "image/jpeg"))])
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert [a["file"] for a in body["added"]] == ["ref.jpg", "other.jpg"] and body["count"] == 2
+    again = c.post("/v1/indexes/desk-refs/images", files=[("files", ("ref-again.jpg", ref, "image/jpeg"))]).json()
+    assert again["added"] == [] and again["duplicates"][0]["file"] == "ref-again.jpg"
+    # a re-encoded crop of the reference is found; reference paths are stored names, not client paths
+    crop = encode(natural_image(256, 320, seed=5)[20:236, 30:290], "JPEG", quality=75)
+    s = c.post("/v1/indexes/desk-refs/search?top_k=2", files=[("files", ("query.jpg", crop, "image/jpeg"))])
+    assert s.status_code == 200, s.text
+    best = s.json()[0]["matches"][0]
+    assert best["id"] == body["added"][0]["id"] and best["is_copy"] is True and "/" not in best["path"]
+    rep = c.post("/v1/scan?analyzers=copy&index=desk-refs", files=[("files", ("query.jpg", crop, "image/jpeg"))])
+    assert rep.status_code == 200 and rep.json()[0]["evidence"][0]["verdict"] == "copy"
+    assert c.post("/v1/indexes/nope/search", files=[("files", ("q.jpg", crop, "image/jpeg"))]).status_code == 404
+
+
+def test_index_names_cannot_traverse(c, data_dir):
+    files = [("files", ("a.png", png(), "image/png"))]
+    for bad in ("..", ".hidden", "a.b", "x" * 65, "%2e%2e"):
+        r = c.post(f"/v1/indexes/{bad}/images", files=files)
+        assert r.status_code in (404, 422), (bad, r.status_code)
+    assert c.post("/v1/indexes/..%2F..%2Fetc/images", files=files).status_code in (404, 422)
+    assert not (data_dir.parent / "etc").exists() and not (data_dir / "indexes" / "..").resolve().name == "etc"
+
+
+def test_watermark_embed_then_verify(c):
+    img = encode(natural_image(256, 256, seed=2), "PNG")
+    key = "correct horse battery staple"
+    r = c.post("/v1/watermark/embed", files=[("files", ("pic.png", img, "image/png"))],
+               data={"key": key, "message": "desk42"})
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"] == "image/png" and float(r.headers["x-sleuth-psnr"]) > 30
+    assert 'filename="pic-marked.png"' in r.headers["content-disposition"]
+    v = c.post("/v1/watermark/verify", files=[("files", ("m.png", r.content, "image/png")),
+                                              ("files", ("orig.png", img, "image/png"))], data={"key": key})
+    assert v.status_code == 200, v.text
+    marked, orig = v.json()
+    assert marked["detected"] is True and marked["message"] == "desk42" and marked["p_value"] < 1e-6
+    assert orig["detected"] is False
+    assert key not in v.text
+    nokey = c.post("/v1/watermark/verify", files=[("files", ("m.png", r.content, "image/png"))])
+    assert nokey.status_code == 422 and "key" in nokey.json()["error"]

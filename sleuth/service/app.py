@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -94,6 +94,9 @@ def create_app(settings: ServiceSettings | None = None, *, options: dict[str, An
     _routes_meta(app, state)
     _routes_v1(app, state)
     _routes_legacy(app, state)
+    from .tools import install_tool_routes
+
+    install_tool_routes(app, state, _authenticate(state))
     return app
 
 
@@ -302,9 +305,15 @@ def _routes_v1(app: FastAPI, state: _State) -> None:
                   openapi_extra=_scan_openapi())
         async def scan_route(request: Request, key: dict = Depends(auth),
                              analyzers: str | None = Query(None, description="Comma-separated analyzer names."),
-                             fast: bool = Query(False, description="Only the fast tier (metadata, C2PA, known marks).")):
+                             fast: bool = Query(False, description="Only the fast tier (metadata, C2PA, known marks)."),
+                             index: str | None = Query(None, description="Copy-detection index (a name under /v1/indexes) to match against.")):
             names, tier = _names(analyzers, fast, kind)
-            return await _scan_request(request, state, key, names, tier)
+            opts = None
+            if index:
+                from .tools import existing_index
+
+                opts = {"index": str(existing_index(state, index))}
+            return await _scan_request(request, state, key, names, tier, options=opts)
 
     add_scan_route("/v1/scan", None, "Scan images: every analyzer of the tier")
     add_scan_route("/v1/detect", "ai-generated", "AI-generation detection only")
@@ -369,32 +378,103 @@ def _routes_legacy(app: FastAPI, state: _State) -> None:
 # --------------------------------------------------------------------------- the scan itself
 
 async def _scan_request(request: Request, state: _State, key: dict, names: list[str] | None, tier: str,
-                        legacy: bool = False):
+                        legacy: bool = False, options: dict[str, Any] | None = None):
     """Admit, read, check, scan on the pool, store; answer reports or a per-file 4xx."""
+    with admitted(state):
+        deadline = time.monotonic() + state.s.time_budget_s
+        uploads, _ = await read_uploads(request, state, check=not legacy)
+        results = await asyncio.gather(*[_run_one(state, n, d, names, tier, deadline, legacy, options)
+                                         for n, d in uploads])
+    return await _finish(state, key, uploads, results, legacy)
+
+
+@contextmanager
+def admitted(state: _State):
+    """Hold one admission slot (503 + Retry-After when none is free).
+
+    Parameters
+    ----------
+    state : _State
+
+    Returns
+    -------
+    context manager
+    """
     state.admit()
     try:
-        deadline = time.monotonic() + state.s.time_budget_s
-        body = await read_body(request, state.s.max_request_bytes)
-        parts = parse_multipart(request.headers.get("content-type"), body, state.s.max_files + 8)
-        del body
-        uploads = [(safe_name(p.filename, f"upload-{i + 1}"), bytes(p.data)) for i, p in enumerate(parts)
-                   if p.name == "files"]
-        urls = [p.data.decode("utf-8", "replace").strip() for p in parts if p.name == "urls" and p.data.strip()]
-        del parts
-        if urls:
-            uploads += await _fetch_all(state, urls)
-        if not uploads:
-            raise RequestError(422, "no files: send one or more images in the multipart field 'files'")
-        if len(uploads) > state.s.max_files:
-            raise RequestError(413, f"{len(uploads)} files in one request; this server takes at most {state.s.max_files}")
-        problems = [] if legacy else _precheck(uploads)
-        if problems:
-            raise RequestError(_combined_status(problems), _problem_text(problems), files=problems)
-        results = await asyncio.gather(*[_run_one(state, n, d, names, tier, deadline, legacy)
-                                         for n, d in uploads])
+        yield
     finally:
         state.inflight -= 1
-    return await _finish(state, key, uploads, results, legacy)
+
+
+async def read_uploads(request: Request, state: _State, check: bool = True,
+                       ) -> tuple[list[tuple[str, bytes]], dict[str, list[str]]]:
+    """Read and parse the multipart body: ``(uploads, text fields)``; refuse empty or non-image files.
+
+    Parameters
+    ----------
+    request : Request
+    state : _State
+    check : bool
+        Refuse empty and non-image uploads with per-file reasons (the v0.1 routes do not).
+
+    Returns
+    -------
+    (list of (name, bytes), dict of field name -> values)
+    """
+    body = await read_body(request, state.s.max_request_bytes)
+    parts = parse_multipart(request.headers.get("content-type"), body, state.s.max_files + 8)
+    del body
+    uploads = [(safe_name(p.filename, f"upload-{i + 1}"), bytes(p.data)) for i, p in enumerate(parts)
+               if p.name == "files"]
+    fields: dict[str, list[str]] = {}
+    for p in parts:
+        if p.name != "files" and p.filename is None and len(p.data) <= 4096:
+            fields.setdefault(p.name, []).append(p.data.decode("utf-8", "replace").strip())
+    del parts
+    urls = [u for u in fields.pop("urls", []) if u]
+    if urls:
+        uploads += await _fetch_all(state, urls)
+    if not uploads:
+        raise RequestError(422, "no files: send one or more images in the multipart field 'files'")
+    if len(uploads) > state.s.max_files:
+        raise RequestError(413, f"{len(uploads)} files in one request; this server takes at most {state.s.max_files}")
+    problems = _precheck(uploads) if check else []
+    if problems:
+        raise RequestError(_combined_status(problems), _problem_text(problems), files=problems)
+    return uploads, fields
+
+
+async def run_job(state: _State, job: str, kwargs: dict[str, Any], name: str, deadline: float,
+                  cost: float) -> dict[str, Any]:
+    """Run one worker job; the time budget and a dead worker become per-file 422 answers.
+
+    Parameters
+    ----------
+    state : _State
+    job : str
+        Name in :data:`sleuth.service.jobs.JOBS`.
+    kwargs : dict
+    name : str
+        The file's display name (for the reason).
+    deadline : float
+        ``time.monotonic()`` deadline.
+    cost : float
+        Scheduling cost (cheapest waiting job first).
+
+    Returns
+    -------
+    dict
+    """
+    try:
+        res = await state.pool.run(job, kwargs, deadline, cost=cost)
+    except BudgetExceeded:
+        res = {"status": 422, "reason": f"{name}: analysis did not finish within this server's "
+                                        f"{state.s.time_budget_s:g} s time budget (stopped)"}
+    except WorkerDied:
+        res = {"status": 422, "reason": f"{name}: the worker analysing it died (out of memory?)"}
+    state.metrics.files.labels(status=str(res["status"])).inc()
+    return res
 
 
 async def _finish(state: _State, key: dict, uploads, results, legacy: bool):
@@ -429,20 +509,13 @@ def _store(state: _State, res: dict, key: dict) -> dict:
     return rep
 
 
-async def _run_one(state: _State, name: str, data: bytes, names, tier, deadline: float, legacy: bool) -> dict:
+async def _run_one(state: _State, name: str, data: bytes, names, tier, deadline: float, legacy: bool,
+                   options: dict[str, Any] | None = None) -> dict:
     if legacy and len(data) > MAX_UPLOAD:
         return {"status": 413, "reason": f"{name}: upload is over the {MAX_UPLOAD}-byte limit"}
     kwargs = {"data": data, "name": name, "analyzers": names, "tier": tier,
-              "options": state.s.scan_options, "max_pixels": state.s.max_pixels}
-    try:
-        res = await state.pool.run("scan", kwargs, deadline, cost=len(data) * (1 if tier == "fast" else 10))
-    except BudgetExceeded:
-        res = {"status": 422, "reason": f"{name}: analysis did not finish within this server's "
-                                        f"{state.s.time_budget_s:g} s time budget (stopped)"}
-    except WorkerDied:
-        res = {"status": 422, "reason": f"{name}: the worker analysing it died (out of memory?)"}
-    state.metrics.files.labels(status=str(res["status"])).inc()
-    return res
+              "options": {**state.s.scan_options, **(options or {})}, "max_pixels": state.s.max_pixels}
+    return await run_job(state, "scan", kwargs, name, deadline, cost=len(data) * (1 if tier == "fast" else 10))
 
 
 def _legacy_error(name: str, reason: str) -> dict:

@@ -132,4 +132,176 @@ def scan_job(data: bytes, name: str, analyzers: list[str] | None, tier: str, opt
             "timings": dict(_TIMINGS)}
 
 
-JOBS: dict[str, Callable[..., dict[str, Any]]] = {"scan": scan_job}
+def _too_big(data: bytes, name: str, max_pixels: int) -> dict[str, Any] | None:
+    px = _pixels(data)
+    if px is not None and px > max_pixels:
+        return {"status": 413, "reason": f"{name}: {px / 1e6:.1f} megapixels is over this server's "
+                                          f"{max_pixels / 1e6:.1f}-megapixel limit"}
+    return None
+
+
+def index_add_job(root: str, refs: str, files: list[tuple[str, bytes]], max_pixels: int) -> dict[str, Any]:
+    """Add uploaded reference images to the copy-detection index at ``root``.
+
+    Each upload is kept under ``refs`` named by its SHA-256 (never by the client's name), so the
+    index can point at it and the reference can be shown beside a match.
+
+    Parameters
+    ----------
+    root : str
+        Index directory (created on first use).
+    refs : str
+        Folder for the reference files.
+    files : list of (str, bytes)
+        Display name and bytes of each upload.
+    max_pixels : int
+        Pixel limit per image.
+
+    Returns
+    -------
+    dict
+        ``status``, ``added`` [{id, file}], ``duplicates`` [{id, file}], ``skipped`` [{file, reason}], ``count``.
+    """
+    from pathlib import Path
+
+    from ..copydetect.index import CopyIndex
+    from ..util import atomic_write_bytes, sha256_bytes
+
+    names: dict[str, str] = {}
+    skipped = []
+    for name, data in files:
+        big = _too_big(data, name, max_pixels)
+        if big:
+            skipped.append({"file": name, "reason": big["reason"]})
+            continue
+        dest = Path(refs) / f"{sha256_bytes(data)}.img"
+        if not dest.exists():
+            atomic_write_bytes(dest, data)
+        names[str(dest)] = name
+    with CopyIndex.create_or_open(root) as idx:
+        res = idx.add(list(names))
+        count = idx.count()
+    return {"status": 200, "reason": None,
+            "added": [{"id": int(i), "file": names.get(p, p)} for i, p in res.added],
+            "duplicates": [{"id": int(i), "file": names.get(p, p)} for p, i in res.duplicates],
+            "skipped": skipped + [{"file": names.get(p, p), "reason": r} for p, r in res.skipped], "count": count}
+
+
+def index_search_job(root: str, data: bytes, name: str, top_k: int, max_pixels: int) -> dict[str, Any]:
+    """Search one image in the index at ``root``.
+
+    Parameters
+    ----------
+    root : str
+        Index directory.
+    data : bytes
+        The query image.
+    name : str
+        Its display name.
+    top_k : int
+        Matches returned.
+    max_pixels : int
+        Pixel limit.
+
+    Returns
+    -------
+    dict
+        ``status``, ``file``, ``matches`` (id, score, is_copy, regions...; reference paths reduced
+        to the stored file name).
+    """
+    from pathlib import Path
+
+    from ..copydetect.api import match
+    from ..errors import SleuthError
+    from ..imageio import load_image
+
+    big = _too_big(data, name, max_pixels)
+    if big:
+        return big
+    try:
+        img = load_image(data, max_pixels=max_pixels, name=name)
+    except SleuthError as exc:
+        return {"status": 422, "reason": str(exc)}
+    out = []
+    for m in match(img, root, top_k=top_k):
+        d = m.to_dict()
+        d["path"] = Path(str(d.get("path", ""))).name
+        out.append(d)
+    return {"status": 200, "reason": None, "file": name, "matches": out}
+
+
+def watermark_verify_job(data: bytes, name: str, keys: list[str], max_pixels: int) -> dict[str, Any]:
+    """Is the keyed sleuth mark in this image? (p-value at the default FPR, message when detected).
+
+    Parameters
+    ----------
+    data : bytes
+    name : str
+    keys : list of str
+        Keys to try (Bonferroni over keys).
+    max_pixels : int
+
+    Returns
+    -------
+    dict
+        ``status`` and ``result`` (see :func:`sleuth.watermark.api.verify_image`).
+    """
+    from ..errors import SleuthError
+    from ..imageio import load_image
+    from ..watermark.api import verify_image
+
+    big = _too_big(data, name, max_pixels)
+    if big:
+        return big
+    try:
+        img = load_image(data, max_pixels=max_pixels, name=name)
+        res = verify_image(img, keys)
+    except SleuthError as exc:
+        return {"status": 422, "reason": f"{name}: {exc.reason}"}
+    res["path"] = name
+    return {"status": 200, "reason": None, "result": res}
+
+
+def watermark_embed_job(data: bytes, name: str, key: str, message: str | None, strength: float,
+                        max_pixels: int) -> dict[str, Any]:
+    """Embed the keyed sleuth mark; return the marked file's bytes in the input's format.
+
+    Parameters
+    ----------
+    data : bytes
+    name : str
+    key : str
+    message : str, optional
+        Payload text (UTF-8, at most 8 bytes).
+    strength : float
+    max_pixels : int
+
+    Returns
+    -------
+    dict
+        ``status``, ``data`` (bytes), ``suffix``, ``psnr``, ``ssim``.
+    """
+    from ..errors import SleuthError
+    from ..imageio import load_image
+    from ..watermark import ecc
+    from ..watermark.api import encode_like, psnr, ssim
+    from ..watermark.keys import parse_key
+    from ..watermark.methods import get_method
+
+    big = _too_big(data, name, max_pixels)
+    if big:
+        return big
+    try:
+        img = load_image(data, max_pixels=max_pixels, name=name)
+        payload = ecc.message_to_bytes(message, None) if message is not None else None
+        marked = get_method("sleuth").embed(img.rgb, parse_key(key), payload, strength)
+    except SleuthError as exc:
+        return {"status": 422, "reason": f"{name}: {exc.reason}"}
+    out, suffix = encode_like(img, marked)
+    return {"status": 200, "reason": None, "data": out, "suffix": suffix,
+            "psnr": round(psnr(img.rgb, marked), 2), "ssim": round(ssim(img.rgb, marked), 4)}
+
+
+JOBS: dict[str, Callable[..., dict[str, Any]]] = {
+    "scan": scan_job, "index_add": index_add_job, "index_search": index_search_job,
+    "watermark_verify": watermark_verify_job, "watermark_embed": watermark_embed_job}
