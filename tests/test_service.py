@@ -223,7 +223,7 @@ def test_no_auth_refused_off_loopback(tmp_path):
 
 # ---------------------------------------------------------------- indexes and watermark routes
 
-def test_index_add_search_and_scan_against_it(c):
+def test_index_add_search_and_scan_against_it(c, data_dir):
     ref = encode(natural_image(256, 320, seed=5), "JPEG", quality=92)
     other = encode(natural_image(256, 320, seed=9), "JPEG", quality=92)
     r = c.post("/v1/indexes/desk-refs/images", files=[("files", ("ref.jpg", ref, "image/jpeg")),
@@ -241,6 +241,12 @@ def test_index_add_search_and_scan_against_it(c):
     assert best["id"] == body["added"][0]["id"] and best["is_copy"] is True and "/" not in best["path"]
     rep = c.post("/v1/scan?analyzers=copy&index=desk-refs", files=[("files", ("query.jpg", crop, "image/jpeg"))])
     assert rep.status_code == 200 and rep.json()[0]["evidence"][0]["verdict"] == "copy"
+    assert str(data_dir) not in rep.text  # no server paths in the report
+    assert c.get("/v1/indexes").json() == [{"name": "desk-refs", "references": 2}]
+    rid = best["id"]
+    pv = c.get(f"/v1/indexes/desk-refs/references/{rid}/preview")
+    assert pv.status_code == 200 and pv.headers["x-image-size"] == "320x256"
+    assert c.get("/v1/indexes/desk-refs/references/999/preview").status_code == 404
     assert c.post("/v1/indexes/nope/search", files=[("files", ("q.jpg", crop, "image/jpeg"))]).status_code == 404
 
 

@@ -105,3 +105,24 @@ def test_phone_viewport(browser, server, image):
     assert font >= 14
     page.screenshot(path=str(ARTIFACTS / "service-phone.png"), full_page=True)
     ctx.close()
+
+
+def test_copy_match_side_by_side(browser, server, tmp_path):
+    import httpx
+
+    ref = natural_image(256, 320, seed=5)
+    r = httpx.post(f"{server}/v1/indexes/newsroom/images", timeout=120,
+                   files={"files": ("archive.jpg", encode(ref, "JPEG", quality=92), "image/jpeg")})
+    assert r.status_code == 200, r.text
+    query = tmp_path / "repost.jpg"
+    query.write_bytes(encode(ref[20:236, 30:290], "JPEG", quality=75))
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(server + "/")
+    page.wait_for_selector("#indexrow:not([hidden])")
+    page.select_option("#index", "newsroom")
+    page.set_input_files("#files", str(query))
+    page.wait_for_selector("article.card .pair figure >> nth=1", timeout=120_000)
+    pair = page.locator("article.card .pair").first
+    assert pair.locator("img").count() == 2 and pair.locator(".region").count() >= 1
+    assert "a copy" in page.locator("article.card").first.inner_text()
+    page.screenshot(path=str(ARTIFACTS / "service-copy-match.png"), full_page=True)

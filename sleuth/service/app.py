@@ -499,6 +499,10 @@ def _store(state: _State, res: dict, key: dict) -> dict:
     import uuid
 
     rep = res["report"]
+    for e in rep.get("evidence", []):
+        if e.get("kind") == "copy" and isinstance(e.get("details"), dict):
+            _public_copy_details(state, e["details"])
+            rep = _scrub(rep, state)
     rid = uuid.uuid4().hex
     maps = res.get("maps") or {}
     base = f"/v1/reports/{rid}"
@@ -516,6 +520,36 @@ async def _run_one(state: _State, name: str, data: bytes, names, tier, deadline:
     kwargs = {"data": data, "name": name, "analyzers": names, "tier": tier,
               "options": {**state.s.scan_options, **(options or {})}, "max_pixels": state.s.max_pixels}
     return await run_job(state, "scan", kwargs, name, deadline, cost=len(data) * (1 if tier == "fast" else 10))
+
+
+def _public_copy_details(state: _State, d: dict) -> None:
+    """Server paths out of copy evidence: the index by name (when it is one of ours), references by file name."""
+    idx = Path(str(d.get("index") or ""))
+    ours = idx.parent == Path(state.s.data_dir) / "indexes"
+    d["index"] = idx.name if ours else "(server index)"
+    d["index_name"] = idx.name if ours else None
+    for m in d.get("matches") or []:
+        if isinstance(m, dict) and m.get("path"):
+            m["path"] = Path(str(m["path"])).name
+
+
+def _scrub(obj: Any, state: _State) -> Any:
+    """Remove this server's reference-folder paths from every string of a report."""
+    import re
+
+    bases = {str(Path(state.s.data_dir) / "index-refs"), str((Path(state.s.data_dir) / "index-refs").resolve())}
+    pat = re.compile("|".join(re.escape(b) + r"/[A-Za-z0-9_-]+/" for b in bases))
+
+    def walk(x):
+        if isinstance(x, str):
+            return pat.sub("", x)
+        if isinstance(x, list):
+            return [walk(v) for v in x]
+        if isinstance(x, dict):
+            return {k: walk(v) for k, v in x.items()}
+        return x
+
+    return walk(obj)
 
 
 def _legacy_error(name: str, reason: str) -> dict:

@@ -302,6 +302,40 @@ def watermark_embed_job(data: bytes, name: str, key: str, message: str | None, s
             "psnr": round(psnr(img.rgb, marked), 2), "ssim": round(ssim(img.rgb, marked), 4)}
 
 
+def reference_preview_job(root: str, refs: str, ref_id: int) -> dict[str, Any]:
+    """A JPEG preview of one reference image of an index (only files under ``refs``).
+
+    Parameters
+    ----------
+    root : str
+        Index directory.
+    refs : str
+        The index's reference folder; a reference stored elsewhere is not served.
+    ref_id : int
+
+    Returns
+    -------
+    dict
+        ``status``, ``data`` (JPEG bytes), ``width``, ``height`` (of the reference).
+    """
+    from pathlib import Path
+
+    from ..copydetect.index import CopyIndex
+    from ..imageio import load_image
+    from ..report import thumbnail
+
+    with CopyIndex.open(root) as idx:
+        info = idx.info([ref_id]).get(int(ref_id))
+    if not info:
+        return {"status": 404, "reason": f"no reference {ref_id} in this index"}
+    path = Path(info["path"]).resolve()
+    if not path.is_relative_to(Path(refs).resolve()) or not path.is_file():
+        return {"status": 404, "reason": f"reference {ref_id} was not added through this server"}
+    img = load_image(path)
+    return {"status": 200, "reason": None, "data": _jpeg(thumbnail(img.rgb)), "width": img.width, "height": img.height}
+
+
 JOBS: dict[str, Callable[..., dict[str, Any]]] = {
+    "reference_preview": reference_preview_job,
     "scan": scan_job, "index_add": index_add_job, "index_search": index_search_job,
     "watermark_verify": watermark_verify_job, "watermark_embed": watermark_embed_job}

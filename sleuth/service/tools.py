@@ -50,6 +50,11 @@ class CopyMatch(BaseModel):
     is_copy: bool
 
 
+class IndexInfo(BaseModel):
+    name: str
+    references: int | None = None
+
+
 class SearchResult(BaseModel):
     file: str
     matches: list[CopyMatch]
@@ -171,6 +176,39 @@ def install_tool_routes(app: FastAPI, state, auth) -> None:
                     return _fail(res, fname)
                 out.append(SearchResult(file=fname, matches=res["matches"]))
         return out
+
+    @app.get("/v1/indexes", response_model=list[IndexInfo], responses=ERRORS, tags=["v1 indexes"])
+    def index_list(key: dict = Depends(auth)):
+        """Indexes under the data directory, with their reference counts."""
+        import sqlite3
+
+        from ..copydetect.index import DB
+
+        base = Path(state.s.data_dir) / "indexes"
+        out = []
+        for d in sorted(base.iterdir()) if base.is_dir() else []:
+            if INDEX_NAME.match(d.name) and (d / DB).exists():
+                try:
+                    with sqlite3.connect(f"file:{d / DB}?mode=ro", uri=True) as db:
+                        n = db.execute("SELECT COUNT(*) FROM images WHERE role='reference'").fetchone()[0]
+                except sqlite3.Error:
+                    n = None
+                out.append(IndexInfo(name=d.name, references=n))
+        return out
+
+    @app.get("/v1/indexes/{name}/references/{ref_id}/preview", tags=["v1 indexes"], response_class=Response,
+             responses={**ERRORS, 200: {"content": {"image/jpeg": {}}}})
+    async def reference_preview(name: str, ref_id: int, key: dict = Depends(auth)):
+        """A JPEG preview of a reference (header X-Image-Size: its full size, for drawing matched regions)."""
+        root, refs = index_paths(state, name)
+        root = existing_index(state, name)
+        with admitted(state):
+            res = await run_job(state, "reference_preview", {"root": str(root), "refs": str(refs), "ref_id": ref_id},
+                                f"reference {ref_id}", time.monotonic() + state.s.time_budget_s, cost=0)
+        if res["status"] != 200:
+            return _fail(res, f"reference {ref_id}")
+        return Response(res["data"], media_type="image/jpeg", headers={
+            "X-Image-Size": f"{res['width']}x{res['height']}", "Cache-Control": "private, max-age=3600"})
 
     _watermark_routes(app, state, auth)
 

@@ -40,7 +40,20 @@
         `and ${(info.max_pixels / 1e6).toFixed(0)} megapixels each; each request gets ${info.time_budget_s} s.`;
     } catch (e) { statusEl.textContent = "cannot reach the server: " + e; }
     keyInput.value = sessionStorage.getItem("sleuth-key") || "";
-    keyInput.addEventListener("change", () => sessionStorage.setItem("sleuth-key", keyInput.value.trim()));
+    keyInput.addEventListener("change", () => { sessionStorage.setItem("sleuth-key", keyInput.value.trim()); loadIndexes(); });
+    loadIndexes();
+  }
+
+  async function loadIndexes() {
+    if (info.auth && !keyInput.value.trim()) return;
+    try {
+      const r = await api("/v1/indexes");
+      if (!r.ok) return;
+      const sel = $("index"), list = await r.json();
+      sel.replaceChildren(el("option", { value: "", text: "(no index)" }),
+        ...list.map((i) => el("option", { value: i.name, text: `${i.name} (${i.references ?? "?"} images)` })));
+      $("indexrow").hidden = list.length === 0;
+    } catch (e) { /* the page works without indexes */ }
   }
 
   // ------------------------------------------------------------------ upload
@@ -55,7 +68,10 @@
     if (info.auth && !keyInput.value.trim()) { statusEl.textContent = "Paste your API key first."; keyInput.focus(); return; }
     const fd = new FormData();
     for (const f of files) fd.append("files", f, f.name);
-    const q = $("fast").checked ? "?fast=true" : "";
+    const params = new URLSearchParams();
+    if ($("fast").checked) params.set("fast", "true");
+    if ($("index").value) params.set("index", $("index").value);
+    const q = params.toString() ? "?" + params : "";
     statusEl.textContent = `Analysing ${files.length} image${files.length > 1 ? "s" : ""}…`;
     const t0 = performance.now();
     let r, body;
@@ -198,10 +214,53 @@
       simpleRow("Known AI watermark?", ev(rep, "known-watermark"), "not checked")));
     const ch = chain(rep);
     if (ch) c.append(ch);
+    const cp = await copies(rep);
+    if (cp) c.append(cp);
     const maps = Object.keys(links).filter((k) => k.startsWith("maps.")).map((k) => k.slice(5));
     if (maps.length && links.preview) c.append(await viewer(links, maps));
     c.append(metadata(rep), allEvidence(rep), el("p", { class: "links" }, jsonLink, el("span", { class: "hint", text: "id " + rep.id })));
     return c;
+  }
+
+  // ------------------------------------------------------------------ copy matches side by side
+  async function framed(src, region, w, h, label) {
+    const img = el("img", { alt: label });
+    img.src = src;
+    const stage = el("div", { class: "stage" }, img);
+    if (region && w && h) {
+      const [x0, y0, x1, y1] = region, box = el("div", { class: "region", "aria-hidden": "true" });
+      Object.assign(box.style, { left: (100 * x0 / w) + "%", top: (100 * y0 / h) + "%",
+        width: (100 * (x1 - x0) / w) + "%", height: (100 * (y1 - y0) / h) + "%" });
+      stage.append(box);
+    }
+    return el("figure", {}, stage, el("figcaption", { text: label }));
+  }
+
+  async function copies(rep) {
+    const e = byKind(rep, "copy")[0];
+    const d = (e && e.details) || {};
+    const ms = (d.matches || []).filter((m) => m.is_copy || m.score >= 0.2).slice(0, 3);
+    if (!ms.length || !(rep.links || {}).preview) return null;
+    const box = el("section", {}, el("h3", { text: "Copy matches (matched regions outlined)" }));
+    const query = await blobUrl(rep.links.preview);
+    for (const m of ms) {
+      const rg = m.regions || {};
+      const left = await framed(query, rg.query, rep.width, rep.height, "your image");
+      let right = el("p", { class: "hint", text: "reference preview not available (index not managed by this server)" });
+      if (d.index_name) {
+        try {
+          const r = await api(`/v1/indexes/${encodeURIComponent(d.index_name)}/references/${m.id}/preview`);
+          if (r.ok) {
+            const [w, h] = (r.headers.get("X-Image-Size") || "0x0").split("x").map(Number);
+            right = await framed(URL.createObjectURL(await r.blob()), rg.reference, w, h, `reference #${m.id} (${m.path})`);
+          }
+        } catch (err) { /* keep the note */ }
+      }
+      box.append(el("p", { text: `Reference #${m.id}: score ${m.score.toFixed(2)}${m.is_copy ? " (a copy)" : " (not a copy)"}` +
+        (m.inliers ? `, ${m.inliers} matching keypoints` : "") + (rg.relation ? `, ${rg.relation}` : "") }),
+      el("div", { class: "pair" }, left, right));
+    }
+    return box;
   }
 
   // ------------------------------------------------------------------ heatmap viewer
