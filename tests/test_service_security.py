@@ -332,3 +332,20 @@ def test_parallel_100mp_uploads_stay_within_the_memory_bound(tmp_path):
     assert rs[0].json()[0]["width"] == 10000
     print(f"peak RSS {peak['rss'] / 2**20:.0f} MB, bound {bound / 2**20:.0f} MB")
     assert peak["rss"] < bound
+
+
+def test_cors_off_by_default_and_on_for_named_origins(tmp_path):
+    from fastapi.testclient import TestClient
+
+    from sleuth.service import create_app
+
+    pre = {"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"}
+    with TestClient(create_app(settings(tmp_path / "off", no_auth=True))) as c:
+        r = c.options("/v1/scan", headers=pre)
+        assert "access-control-allow-origin" not in r.headers
+        assert "access-control-allow-origin" not in c.get("/healthz", headers={"Origin": "https://evil.example"}).headers
+    s = settings(tmp_path / "on", no_auth=True, cors_origins=["https://desk.example"])
+    with TestClient(create_app(s)) as c:
+        ok = c.options("/v1/scan", headers={**pre, "Origin": "https://desk.example"})
+        assert ok.headers.get("access-control-allow-origin") == "https://desk.example"
+        assert "access-control-allow-origin" not in c.options("/v1/scan", headers=pre).headers
