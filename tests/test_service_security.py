@@ -349,3 +349,32 @@ def test_cors_off_by_default_and_on_for_named_origins(tmp_path):
         ok = c.options("/v1/scan", headers={**pre, "Origin": "https://desk.example"})
         assert ok.headers.get("access-control-allow-origin") == "https://desk.example"
         assert "access-control-allow-origin" not in c.options("/v1/scan", headers=pre).headers
+
+
+def test_pool_keeps_a_worker_for_quick_jobs():
+    import asyncio
+
+    from sleuth.service.workers import WorkerPool
+
+    async def scenario():
+        pool = WorkerPool(2, reserve=1, small_cost=10)
+        # no processes needed to check the scheduling: two stand-in workers
+        pool._started = True
+        pool._idle = ["w1", "w2"]
+        big1 = await pool._acquire(100, time.monotonic() + 1)  # takes one worker
+        with pytest.raises(TimeoutError):  # a second large job may not take the last one
+            await pool._acquire(100, time.monotonic() + 0.2)
+        quick = await pool._acquire(1, time.monotonic() + 1)  # a quick job gets it at once
+        waiters = [asyncio.ensure_future(pool._acquire(c, time.monotonic() + 2)) for c in (100, 5)]
+        await asyncio.sleep(0.01)
+        pool._release(big1)  # the freed worker goes to the cheapest waiter
+        await asyncio.sleep(0.01)
+        assert waiters[1].done() and not waiters[0].done()
+        pool._release(quick)  # now one is busy (quick), one idle would be the reserve... large waits
+        await asyncio.sleep(0.01)
+        assert not waiters[0].done()
+        pool._release(waiters[1].result())  # two idle: the large job may take one
+        await asyncio.sleep(0.01)
+        assert waiters[0].done()
+
+    asyncio.run(scenario())

@@ -41,6 +41,7 @@ def register(app: typer.Typer) -> None:
         cors_origin: Optional[list[str]] = typer.Option(None, "--cors-origin", help="Allow this origin by CORS (repeat; default: CORS off)."),
         workers: int = typer.Option(2, help="Scan worker processes."),
         queue: int = typer.Option(8, help="Requests that may wait for a worker (more get 503)."),
+        quick_workers: int = typer.Option(1, help="Workers kept for quick jobs (fast tier, small files)."),
         time_budget: float = typer.Option(60.0, help="Seconds per request, then its scan is stopped."),
         max_request_mb: float = typer.Option(64.0, help="Request body limit in MiB."),
         max_files: int = typer.Option(16, help="Files per request."),
@@ -65,7 +66,7 @@ def register(app: typer.Typer) -> None:
                 "watermark_keys": list(key or [])}
         settings = ServiceSettings(
             host=host, port=port, data_dir=_data(data), no_auth=no_auth, allowed_hosts=list(allowed_host or []),
-            cors_origins=list(cors_origin or []), workers=workers, queue_size=queue, time_budget_s=time_budget,
+            cors_origins=list(cors_origin or []), workers=workers, queue_size=queue, quick_workers=quick_workers, time_budget_s=time_budget,
             max_request_bytes=int(max_request_mb * MIB), max_files=max_files, max_pixels=max_pixels,
             rate_per_minute=rate, rate_burst=max(1, int(rate / 4)) if rate else 1, retention_days=retention_days,
             url_fetch=url_fetch, scan_options=opts)

@@ -106,7 +106,8 @@ class _State:
     def __init__(self, s: ServiceSettings, start_method: str, worker_env: dict[str, str] | None):
         self.s = s
         self.store = Store(s.data_dir)
-        self.pool = WorkerPool(s.workers, start_method=start_method, env=worker_env)
+        self.pool = WorkerPool(s.workers, start_method=start_method, env=worker_env, reserve=s.quick_workers,
+                               small_cost=s.quick_cost)
         self.limiter = RateLimiter(s.rate_per_minute, s.rate_burst)
         self.metrics = Metrics(self)
         self.inflight = 0

@@ -63,6 +63,8 @@ class ServiceSettings(BaseModel):
     max_pixels: int = 50_000_000
     workers: int = 2
     queue_size: int = 8
+    quick_workers: int = Field(1, description="Workers kept for quick jobs (fast tier or small files); at most workers - 1.")
+    quick_cost: int = Field(2_000_000, description="Job cost (file bytes x 10 for the full tier, x 1 for the fast tier) up to which a job is quick.")
     time_budget_s: float = 60.0
     rate_per_minute: float = 120.0
     rate_burst: int = 30

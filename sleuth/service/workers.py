@@ -93,10 +93,18 @@ class WorkerPool:
         interpreter that reads the environment at start).
     env : dict, optional
         Environment variables set in every worker.
+    reserve : int
+        Workers kept for quick jobs: a job costing more than ``small_cost`` waits rather than
+        take one of the last ``reserve`` idle workers (at most ``size - 1``).
+    small_cost : float
+        Cost up to which a job counts as quick.
     """
 
-    def __init__(self, size: int, start_method: str = "forkserver", env: dict[str, str] | None = None):
+    def __init__(self, size: int, start_method: str = "forkserver", env: dict[str, str] | None = None,
+                 reserve: int = 0, small_cost: float = 0.0):
         self.size = size
+        self.reserve = max(0, min(int(reserve), size - 1))
+        self.small_cost = small_cost
         self.env = dict(env or {})
         self.ctx = mp.get_context(start_method if os.name != "nt" else "spawn")
         if start_method == "forkserver" and os.name != "nt":
@@ -128,16 +136,24 @@ class WorkerPool:
             self._release(w)
         self._started = True
 
+    def _eligible(self, cost: float) -> bool:
+        """A large job may not take the last ``reserve`` idle workers (kept for quick jobs)."""
+        return cost <= self.small_cost or len(self._idle) > self.reserve
+
     def _release(self, w: _Worker) -> None:
-        while self._waiters:
-            _, _, fut = heapq.heappop(self._waiters)
-            if not fut.done():
-                fut.set_result(w)
-                return
         self._idle.append(w)
+        while self._idle and self._waiters:
+            cost, _, fut = self._waiters[0]
+            if fut.done():
+                heapq.heappop(self._waiters)
+                continue
+            if not self._eligible(cost):
+                break  # the cheapest waiter is large and only reserved workers are idle
+            heapq.heappop(self._waiters)
+            fut.set_result(self._idle.pop())
 
     async def _acquire(self, cost: float, deadline: float) -> _Worker:
-        if self._idle:
+        if self._idle and self._eligible(cost):
             return self._idle.pop()
         fut = asyncio.get_running_loop().create_future()
         heapq.heappush(self._waiters, (cost, next(self._seq), fut))
