@@ -14,7 +14,8 @@ in input order, so a command prints the same output whichever engine computed it
 from __future__ import annotations
 
 import os
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 ENGINES = ("local", "ray")
 DEFAULT_SHARD_SIZE = 256
@@ -216,4 +217,4 @@ def index_add_ray(idx, items: list[str], *, role: str = "reference", labels: dic
     return res
 
 
-__all__ = ["ENGINES", "scan_ray", "detect_ray", "describe_ray", "index_add_ray", "job_dir"]
+__all__ = ["ENGINES", "describe_ray", "detect_ray", "index_add_ray", "job_dir", "scan_ray"]

@@ -10,7 +10,8 @@ results), so a killed ingest resumes after its last commit with the same final r
 from __future__ import annotations
 
 import json
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 

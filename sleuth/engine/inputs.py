@@ -25,7 +25,7 @@ def is_uri(s: str) -> bool:
 
 
 def _local(s: str) -> str:
-    return s[len("file://"):] if s.startswith("file://") else s
+    return s.removeprefix("file://")
 
 
 def read_manifest(path: str) -> list[str]:

@@ -23,7 +23,6 @@ from typing import Any
 import numpy as np
 
 
-
 def _pa():
     import pyarrow as pa
 

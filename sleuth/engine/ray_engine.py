@@ -24,8 +24,9 @@ import contextlib
 import logging
 import os
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from .shards import ShardStore
 
@@ -150,7 +151,7 @@ def run_stages(store: ShardStore, stages: Stages, *, address: str | None = None,
         store.finish()
 
 
-def _collect(store: ShardStore, ds, stages: Stages, pending: list[int], bar: "Bar | None") -> None:
+def _collect(store: ShardStore, ds, stages: Stages, pending: list[int], bar: Bar | None) -> None:
     want = {i: len(store.shard_rows(i)) for i in pending}
     buf: dict[int, list[dict[str, Any]]] = {i: [] for i in pending}
     for batch in ds.iter_batches(batch_size=None, batch_format="pyarrow"):

@@ -23,7 +23,8 @@ import io
 import json
 import time
 import uuid
-from typing import Any, Iterable, Iterator
+from collections.abc import Iterable, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -85,7 +86,7 @@ class ShardStore:
         self.fs.mv(tmp, path)
 
     # --------------------------------------------------------------- manifest
-    def open(self) -> "ShardStore":
+    def open(self) -> ShardStore:
         """Create the folder and manifest, or check an existing one belongs to this job."""
         from ..errors import UsageError
 
