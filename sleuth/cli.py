@@ -19,7 +19,8 @@ from typing import Optional
 
 import typer
 
-from .commands._common import err, expand_inputs
+from .commands import _engine as _eng
+from .commands._common import err
 from .errors import SleuthError, UsageError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -63,10 +64,11 @@ def scan(
     index: Optional[Path] = typer.Option(None, "--index", envvar="SLEUTH_INDEX", help="Copy-detection index to match against."),
     maps_dir: Optional[Path] = typer.Option(None, "--maps-dir", help="Write heatmap PNGs here."),
     max_pixels: Optional[int] = typer.Option(None, "--max-pixels", help="Refuse images above this many pixels (default 100 MP)."),
+    engine: _eng.Engine = _eng.ENGINE, ray_address: Optional[str] = _eng.RAY_ADDRESS,
+    shards: Optional[str] = _eng.SHARDS, workers: Optional[int] = _eng.WORKERS,
 ) -> None:
     """Analyse images and report provenance, watermark, AI-generation, manipulation and copy evidence."""
     from .analyzers import select
-    from .pipeline import scan_many
     from .report import render_html, render_table
 
     names = [a.strip() for a in analyzers.split(",") if a.strip()] if analyzers else None
@@ -75,7 +77,7 @@ def scan(
     except UsageError as exc:
         err(exc)
         raise typer.Exit(2)
-    files, problems = expand_inputs(list(paths), recursive)
+    files, problems = _eng.expand(engine, list(paths), recursive)
     options = {"trust_list": str(trust_list) if trust_list else None, "watermark_keys": list(key or ([os.environ["SLEUTH_WATERMARK_KEY"]] if os.environ.get("SLEUTH_WATERMARK_KEY") else [])),
                "index": str(index) if index else None, "max_pixels": max_pixels,
                "maps_dir": str(maps_dir) if maps_dir else None}
@@ -83,8 +85,9 @@ def scan(
     failed = 0
     reports = []
     stream = fmt == Fmt.jsonl and out is None
-    for rep in scan_many(files, jobs=jobs, analyzers=names, tier="fast" if fast else "full",
-                         options=options, keep_maps=keep_maps, progress=sys.stderr.isatty()):
+    for rep in _eng.run_batch(engine, "scan", files, address=ray_address, shards=shards, workers=workers,
+                              jobs=jobs, analyzers=names, tier="fast" if fast else "full",
+                              options=options, keep_maps=keep_maps, progress=sys.stderr.isatty()):
         if rep.error:
             failed += 1
             err(rep.error)

@@ -18,6 +18,7 @@ from typing import Optional
 import typer
 
 
+from . import _engine as _eng
 from ._common import err as _err
 from ._common import run_or_exit as _run
 
@@ -42,6 +43,8 @@ def register(app: typer.Typer) -> None:
         head: Optional[Path] = typer.Option(None, "--head", envvar="SLEUTH_AIGEN_HEAD", help="Detector head JSON (default: enrolled user head, else shipped)."),
         maps_dir: Optional[Path] = typer.Option(None, "--maps-dir", help="Write the tile score maps as PNGs here."),
         max_pixels: Optional[int] = typer.Option(None, "--max-pixels"),
+        engine: _eng.Engine = _eng.ENGINE, ray_address: Optional[str] = _eng.RAY_ADDRESS,
+        shards: Optional[str] = _eng.SHARDS, workers: Optional[int] = _eng.WORKERS,
     ) -> None:
         from ..detect.detector import AigenDetector
         from ..errors import SleuthError
@@ -51,7 +54,8 @@ def register(app: typer.Typer) -> None:
             det = AigenDetector(head)
             if det.needs_clip:
                 det.backbone  # a missing encoder is one error for the whole run, not one per file
-            files, problems = iter_image_paths(list(paths), recursive=recursive)
+            files, problems = (iter_image_paths(list(paths), recursive=recursive) if engine == _eng.Engine.local
+                               else _eng.expand(engine, list(paths), recursive, require=False))
         except SleuthError as exc:
             _err(exc)
             raise typer.Exit(1)
@@ -63,7 +67,7 @@ def register(app: typer.Typer) -> None:
         rows, failed = [], len(problems)
         for p, why in problems:
             rows.append({"path": p, "error": why})
-        for f in files:
+        def analyse(f: str) -> dict:
             try:
                 img = load_image(f, max_pixels=max_pixels)
                 r = det.analyse(img, with_map=maps_dir is not None)
@@ -71,9 +75,13 @@ def register(app: typer.Typer) -> None:
                 if maps_dir is not None and r.maps:
                     row["maps"] = _write_maps(r, Path(maps_dir), img.sha256)
             except SleuthError as exc:
-                failed += 1
                 _err(exc)
                 row = {"path": f, "error": str(exc)}
+            return row
+
+        for row in _eng.run_batch(engine, "detect", files, address=ray_address, shards=shards, workers=workers,
+                                  analyse=analyse, head=head, max_pixels=max_pixels, maps=maps_dir is not None):
+            failed += bool(row.get("error"))
             rows.append(row)
         if fmt == DFmt.json:
             sys.stdout.write(json.dumps(rows, indent=2, ensure_ascii=False) + "\n")

@@ -132,12 +132,17 @@ def run_stages(store: ShardStore, stages: Stages, *, address: str | None = None,
         with ray_session(address, num_cpus) as ray:
             _quiet_data(ray)
             size, gpus = cluster_workers(ray, workers)
+            # blocks small enough that every actor gets work (4 blocks per actor), at most a shard
+            n_items = sum(len(store.shard_rows(i)) for i in pending)
+            chunk = int(min(store.shard_size, max(stages.batch_size, n_items // (4 * size) or 1)))
             blocks = []
             for i in pending:
                 rows = store.shard_rows(i)
-                blocks.append(pa.table({"pos": pa.array([p for p, _ in rows], pa.int64()),
-                                        "shard": pa.array([i] * len(rows), pa.int64()),
-                                        "path": pa.array([s for _, s in rows], pa.string())}))
+                for lo in range(0, len(rows), chunk):
+                    part = rows[lo:lo + chunk]
+                    blocks.append(pa.table({"pos": pa.array([p for p, _ in part], pa.int64()),
+                                            "shard": pa.array([i] * len(part), pa.int64()),
+                                            "path": pa.array([s for _, s in part], pa.string())}))
             ds = ray.data.from_arrow(blocks)
             ds = ds.map_batches(stages.read_fn, batch_size=stages.batch_size, batch_format="pyarrow",
                                 fn_kwargs=stages.read_kwargs, num_cpus=stages.read_cpus)
