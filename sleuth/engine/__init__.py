@@ -42,6 +42,14 @@ def _run(kind: str, items: list[str], params: dict[str, Any], stages, *, shards:
     return store, keep
 
 
+def _reader(items: list[str]):
+    """The fetch stage when some item is a remote URI; local paths are read by the pipeline itself."""
+    from .inputs import is_uri
+    from .jobs import read_bytes
+
+    return read_bytes if any(is_uri(i) for i in items) else None
+
+
 def _report_finalize(shard: int, rows: list[dict[str, Any]]):
     import pyarrow as pa
 
@@ -90,12 +98,12 @@ def scan_ray(items: list[str], analyzers: list[str] | None = None, *, tier: str 
     -------
     iterator of dict
     """
-    from .jobs import ScanActor, read_bytes
+    from .jobs import ScanActor
     from .ray_engine import Stages
 
     options = dict(options or {})
-    stages = Stages(read_bytes, ScanActor, actor_kwargs={"analyzers": analyzers, "tier": tier, "options": options},
-                    finalize=_report_finalize)
+    stages = Stages(_reader(items), ScanActor, actor_kwargs={"analyzers": analyzers, "tier": tier, "options": options},
+                    finalize=_report_finalize, batch_size=32)
     params = {"analyzers": analyzers, "tier": tier, "options": options}
     store, keep = _run("scan", items, params, stages, shards=shards, shard_size=shard_size, address=address,
                        workers=workers, num_cpus=num_cpus, progress=progress)
@@ -121,11 +129,11 @@ def detect_ray(items: list[str], head: str | None = None, max_pixels: int | None
     iterator of dict
         Each row as the local ``detect`` command builds it.
     """
-    from .jobs import DetectActor, read_bytes
+    from .jobs import DetectActor
     from .ray_engine import Stages
 
     head = str(head) if head else None
-    stages = Stages(read_bytes, DetectActor, actor_kwargs={"head": head, "max_pixels": max_pixels},
+    stages = Stages(_reader(items), DetectActor, actor_kwargs={"head": head, "max_pixels": max_pixels},
                     finalize=_report_finalize)
     store, keep = _run("detect", items, {"head": head, "max_pixels": max_pixels}, stages,
                        **_engine_kw(kw))

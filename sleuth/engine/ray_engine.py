@@ -35,13 +35,13 @@ from .shards import ShardStore
 class Stages:
     """The two stages of a job: a task function and an actor class, with their arguments."""
 
-    read_fn: Callable
+    read_fn: Callable | None  # None: the actor reads the items itself (all local paths)
     actor_cls: type
     read_kwargs: dict[str, Any] = field(default_factory=dict)
     actor_kwargs: dict[str, Any] = field(default_factory=dict)
     read_cpus: float = 0.25
     actor_cpus: float = 0.75
-    batch_size: int = 8
+    batch_size: int = 16
     finalize: Callable | None = None  # (shard id, list of rows) -> (table, arrays) written by the store
 
 
@@ -70,6 +70,10 @@ def ray_session(address: str | None = None, num_cpus: int | None = None, object_
         os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
     import ray
 
+    if address is None:
+        from ray._private import ray_constants
+
+        ray_constants.ENABLE_RAY_CLUSTER = False  # when ray was imported before the variable was set
     if ray.is_initialized():
         yield ray
         return
@@ -144,8 +148,9 @@ def run_stages(store: ShardStore, stages: Stages, *, address: str | None = None,
                                             "shard": pa.array([i] * len(part), pa.int64()),
                                             "path": pa.array([s for _, s in part], pa.string())}))
             ds = ray.data.from_arrow(blocks)
-            ds = ds.map_batches(stages.read_fn, batch_size=stages.batch_size, batch_format="pyarrow",
-                                fn_kwargs=stages.read_kwargs, num_cpus=stages.read_cpus)
+            if stages.read_fn is not None:
+                ds = ds.map_batches(stages.read_fn, batch_size=stages.batch_size, batch_format="pyarrow",
+                                    fn_kwargs=stages.read_kwargs, num_cpus=stages.read_cpus)
             ds = ds.map_batches(stages.actor_cls, batch_size=stages.batch_size, batch_format="pyarrow",
                                 fn_constructor_kwargs=stages.actor_kwargs, num_cpus=stages.actor_cpus,
                                 num_gpus=gpus, compute=ray.data.ActorPoolStrategy(size=size))
