@@ -15,7 +15,7 @@ setup: $(VENV)/.sleuth-setup
 $(VENV)/.sleuth-setup: pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test,bench,dev]'
+	$(PY) -m pip install -q -e '.[test,bench,dev,ray]'
 	# invisible-watermark pins torch + opencv-python (not headless): take only its code and ONNX files
 	$(PY) -m pip install -q --no-deps invisible-watermark==0.2.0
 	$(PY) -m pip install -q '$(TORCH_SPEC)' || echo "torch not installed: NPR training and its tests will be skipped"

@@ -51,7 +51,6 @@ COMMAND_MODULES = ["scan", "detect", "forensics", "copydetect", "watermark", "se
 
 
 
-
 models_app = typer.Typer(help="Model registry: where each model resolves from.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
 

@@ -123,13 +123,19 @@ class Batch:
 
     def __init__(self, paths: list[Path], recursive: bool, *, analyzers: Optional[list[str]] = None,
                  tier: str = "full", options: Any = None, jobs: int = 1, keep_maps: bool = False,
-                 quiet: bool = False, follow_links: bool = False) -> None:
+                 quiet: bool = False, follow_links: bool = False, engine: Any = None) -> None:
         from ..analyzers import select
+        from ._engine import EngineChoice
 
         run_or_exit(lambda: select(analyzers, tier=tier))
+        self.engine: EngineChoice = engine or EngineChoice()
+        self.engine.check()
         self.args = [str(p) for p in paths]
         self.skipped: list[tuple[str, str]] = []
-        self.files, self.problems = expand_inputs(list(paths), recursive, follow_links=follow_links, skipped=self.skipped)
+        if self.engine.is_ray:
+            self.files, self.problems = self.engine.expand(list(paths), recursive)
+        else:
+            self.files, self.problems = expand_inputs(list(paths), recursive, follow_links=follow_links, skipped=self.skipped)
         self.analyzers, self.tier, self.options = analyzers, tier, options
         self.jobs, self.keep_maps, self.quiet = jobs, keep_maps, quiet
         self.failed_files = 0  # files that were read but failed (load error or an analyzer failure)
@@ -138,14 +144,17 @@ class Batch:
 
     def reports(self) -> Iterator[Any]:
         """Reports in input order (missing inputs first as error reports); failures on stderr."""
-        from ..pipeline import failures, scan_many
+        from ..pipeline import failures
         from ..report import Report
+        from ._engine import run_batch
 
         # a missing input is reported where it was named among the arguments
         pending = sorted(((self._rank(p), i, p, why) for i, (p, why) in enumerate(self.problems)), reverse=True)
         progress = sys.stderr.isatty() and not self.quiet
-        for rep in scan_many(self.files, jobs=self.jobs, analyzers=self.analyzers, tier=self.tier,
-                             options=self.options, keep_maps=self.keep_maps, progress=progress):
+        e = self.engine
+        for rep in run_batch(e.engine, "scan", self.files, address=e.ray_address, shards=e.shards, workers=e.workers,
+                             jobs=self.jobs, analyzers=self.analyzers, tier=self.tier, options=self.options,
+                             keep_maps=self.keep_maps, progress=progress):
             while pending and pending[-1][0] <= self._rank(rep.path):
                 _, _, p, why = pending.pop()
                 yield Report(path=p, error=f"{p}: {why}")

@@ -13,6 +13,7 @@ from typing import Optional
 import typer
 
 
+from . import _engine as _eng
 from ._common import Batch, Format, emit, expand_inputs, format_option, out_option, parse_options_or_exit
 from ._common import err as _err
 from ._common import run_or_exit as _run
@@ -51,6 +52,8 @@ def index_add(
     no_local: bool = typer.Option(False, "--no-local-features", help="New index: do not store SIFT features (verification then reads reference files)."),
     batch: int = typer.Option(16, "--batch", min=1, help="Images per atomic commit."),
     fmt: Format = format_option(),
+    engine: _eng.Engine = _eng.ENGINE, ray_address: Optional[str] = _eng.RAY_ADDRESS,
+    shards: Optional[str] = _eng.SHARDS, workers: Optional[int] = _eng.WORKERS,
 ) -> None:
     """Add images to an index (broken files are skipped and listed; the rest are added)."""
     from ..copydetect.index import CopyIndex
@@ -59,9 +62,10 @@ def index_add(
     labels = _labels(label)
     descs = [d.strip() for d in descriptors.split(",") if d.strip()]
     idx = _run(lambda: CopyIndex.create_or_open(index, descs, local_features=not no_local))
-    files, problems = _files(paths, recursive)
-    res = _run(lambda: idx.add(files, role="background" if background else "reference", labels=labels,
-                               batch=batch, progress=sys.stderr.isatty()))
+    files, problems = _eng.expand(engine, paths, recursive, require=False)
+    res = _run(lambda: _eng.run_batch(engine, "index-add", files, address=ray_address, shards=shards, workers=workers,
+                                      index=idx, role="background" if background else "reference", labels=labels,
+                                      batch=batch, progress=sys.stderr.isatty()))
     for p, why in res.skipped:
         _err(f"{p}: skipped: {why}")
     skipped = problems + res.skipped
@@ -159,10 +163,13 @@ def dedup(
     descriptor: str = typer.Option("sscd", "--descriptor", help="Global descriptor (sscd or sscd-distilled)."),
     fmt: Format = format_option(),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write the JSON here instead of stdout."),
+    engine: _eng.Engine = _eng.ENGINE, ray_address: Optional[str] = _eng.RAY_ADDRESS,
+    shards: Optional[str] = _eng.SHARDS, workers: Optional[int] = _eng.WORKERS,
 ) -> None:
     """Group near-duplicates; the first path of each cluster is the one to keep."""
     from ..copydetect.dedup import dedup as run_dedup
 
+    _eng.local_only(engine, "dedup", ray_address, shards, workers)
     files, problems = _files(paths, recursive)
     res = _run(lambda: run_dedup(files, descriptor=descriptor, progress=sys.stderr.isatty()))
     for p, why in res.errors:

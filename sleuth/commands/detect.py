@@ -17,6 +17,7 @@ import typer
 from ..render.help import epilog
 
 
+from . import _engine as _eng
 from ._common import Batch, Format, emit, format_option, out_option, parse_options_or_exit
 from ._common import err as _err
 from ._common import run_or_exit as _run
@@ -39,6 +40,8 @@ def detect_cmd(
     max_pixels: Optional[int] = typer.Option(None, "--max-pixels", help="Refuse images above this many pixels (default 100 MP)."),
     jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="Worker processes."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    engine: _eng.Engine = _eng.ENGINE, ray_address: Optional[str] = _eng.RAY_ADDRESS,
+    shards: Optional[str] = _eng.SHARDS, workers: Optional[int] = _eng.WORKERS,
 ) -> None:
     from ..detect.detector import AigenDetector
     from ..report import render_html
@@ -53,7 +56,7 @@ def detect_cmd(
 
     _run(preflight)
     batch = Batch(paths, recursive, analyzers=DETECT_ANALYZERS, options=options, jobs=jobs,
-                  keep_maps=fmt == Format.html, quiet=quiet)
+                  keep_maps=fmt == Format.html, quiet=quiet, engine=_eng.EngineChoice(engine, ray_address, shards, workers))
     reports: list = []
 
     def rows():

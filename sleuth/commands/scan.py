@@ -7,6 +7,7 @@ from typing import Optional
 import typer
 
 from ..render.help import epilog
+from . import _engine as _eng
 from ._common import Batch, Format, format_option, out_option, parse_options_or_exit, split_names
 
 def register(app: typer.Typer) -> None:
@@ -27,6 +28,8 @@ def register(app: typer.Typer) -> None:
         max_pixels: Optional[int] = typer.Option(None, "--max-pixels", help="Refuse images above this many pixels (default 100 MP)."),
         follow_links: bool = typer.Option(False, "--follow-links", help="Follow symbolic links that leave a scanned folder."),
         time_budget: Optional[float] = typer.Option(None, "--time-budget", min=0, help="Seconds per file before its worker is stopped (default 5 fast, 30 full; 0 = none)."),
+        engine: _eng.Engine = _eng.ENGINE, ray_address: Optional[str] = _eng.RAY_ADDRESS,
+        shards: Optional[str] = _eng.SHARDS, workers: Optional[int] = _eng.WORKERS,
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
         verbose: bool = typer.Option(False, "--verbose", "-v", help="Table: name the analyzers that found nothing and list every evidence item."),
     ) -> None:
@@ -38,6 +41,7 @@ def register(app: typer.Typer) -> None:
             trust_list=trust_list, watermark_keys=list(key or ([st.watermark_key] if st.watermark_key else [])),
             index=index or st.index, max_pixels=max_pixels, maps_dir=maps_dir, time_budget=time_budget)
         batch = Batch(paths, recursive, analyzers=split_names(analyzers), tier="fast" if fast else "full",
-                      options=options, jobs=jobs, keep_maps=fmt == Format.html, quiet=quiet, follow_links=follow_links)
+                      options=options, jobs=jobs, keep_maps=fmt == Format.html, quiet=quiet, follow_links=follow_links,
+                      engine=_eng.EngineChoice(engine, ray_address, shards, workers))
         emit_reports(batch.reports(), fmt.value, out, verbose=verbose)
         batch.exit()
