@@ -111,9 +111,9 @@ class ForensicsResult(_Row):
 
 def forensic_analyzers() -> list[str]:
     """Names of the forensic analyzers and their fusion, in report order."""
-    from .analyzers import available
+    from .analyzers import select
 
-    return [n for n, s in available().items() if s.kind == "manipulation"]
+    return [s.name for s in select(None, tier="full") if s.kind == "manipulation"]
 
 
 def forensics_result(rep: Report) -> ForensicsResult:

@@ -504,6 +504,10 @@ def _store(state: _State, res: dict, key: dict) -> dict:
         if e.get("kind") == "copy" and isinstance(e.get("details"), dict):
             _public_copy_details(state, e["details"])
             rep = _scrub(rep, state)
+    opts = (rep.get("audit") or {}).get("options") or {}
+    for k in ("index", "trust_list", "maps_dir", "aigen_head"):  # server paths never leave the server
+        if opts.get(k):
+            opts[k] = Path(str(opts[k])).name if k == "index" else "(server file)"
     rid = uuid.uuid4().hex
     maps = res.get("maps") or {}
     base = f"/v1/reports/{rid}"
