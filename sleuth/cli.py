@@ -93,8 +93,7 @@ def scan(
     from .analyzers import select
     from .pipeline import scan_many
     from .render import emit
-    from .render.progress import wanted
-    from .render.text import display
+    from .render.progress import log, wanted
 
     names = [a.strip() for a in analyzers.split(",") if a.strip()] if analyzers else None
     try:
@@ -109,7 +108,7 @@ def scan(
     keep_maps = fmt == Fmt.html
     reps = emit(scan_many(files, jobs=jobs, analyzers=names, tier="fast" if fast else "full", options=options,
                           keep_maps=keep_maps, progress=wanted(quiet)),
-                fmt.value, out, verbose=verbose, on_report=lambda r: r.error and err(display(r.error)))
+                fmt.value, out, verbose=verbose, on_report=lambda r: r.error and log(r.error))
     failed = sum(1 for r in reps if r.error)
     if failed or problems:
         raise typer.Exit(1)
