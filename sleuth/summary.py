@@ -197,6 +197,8 @@ def _ai(acc: _Acc, e: Evidence, v: str | None) -> None:
     rel = d.get("reliability")
     flags = rel.get("flags") if isinstance(rel, dict) else rel
     flags = [f if isinstance(f, str) else str((f or {}).get("flag") or (f or {}).get("name") or f) for f in flags or []]
+    if not band and v == "uncertain" and flags:  # older detectors: "uncertain" meant "reliability low"
+        v = "not-enough-signal"
     note = None
     if flags or v == "not-enough-signal":
         note = ("read with care: the detector is calibrated on photographs"
