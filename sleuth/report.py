@@ -197,7 +197,7 @@ class Summary(BaseModel):
     signals: list[str] = Field(default_factory=list)
     conflicts: list[str] = Field(default_factory=list)
     text: str = ""
-    headline: str = Field("no evidence", description="short verdict words shown first in every output")
+    headline: Headline = Field("no evidence", description="short verdict words shown first in every output")
     tone: Tone = "info"
     basis: list[Literal["claim", "signal"]] = Field(default_factory=list, description="what the headline rests on")
     ai: AISummary | None = None
