@@ -19,6 +19,7 @@ import typer
 
 from .commands._common import err, usage_exit, write_output
 from .errors import SleuthError
+from .render.help import epilog as _epilog
 
 app = typer.Typer(add_completion=False, no_args_is_help=False, pretty_exceptions_enable=False,
                   help="sleuth: image forensics and provenance with calibrated, explainable evidence.")
@@ -130,13 +131,14 @@ def analyzers() -> None:
         typer.echo(f"{name:22} {spec.kind:13} {spec.tier:5} {spec.description}")
 
 
-@app.command()
+@app.command(epilog=_epilog("examples"))
 def examples(out: Path = typer.Argument(Path("examples/generated"), help="Folder to write example images to.")) -> None:
     """Generate example images (C2PA-signed, generator metadata, SD/SDXL marks, camera EXIF, broken)."""
     from .examples import make_examples
 
     for p in make_examples(out):
         typer.echo(p)
+    typer.echo(f"what each file is, and the photographs' licences: {out / '.README.md'}")
 
 
 def _load_commands() -> None:

@@ -33,6 +33,7 @@ import hashlib
 import io
 import platform
 import threading
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal, get_args
 
@@ -196,7 +197,7 @@ class Summary(BaseModel):
     signals: list[str] = Field(default_factory=list)
     conflicts: list[str] = Field(default_factory=list)
     text: str = ""
-    headline: str = Field("no evidence", description="short verdict words shown first in every output")
+    headline: Headline = Field("no evidence", description="short verdict words shown first in every output")
     tone: Tone = "info"
     basis: list[Literal["claim", "signal"]] = Field(default_factory=list, description="what the headline rests on")
     ai: AISummary | None = None
@@ -306,8 +307,17 @@ def file_sha256(path: str | Path) -> str:
         return _HASHES[key]
 
 
+@lru_cache(maxsize=1)
+def _library_versions() -> tuple[tuple[str, str], ...]:
+    return tuple(_read_versions().items())
+
+
 def library_versions() -> dict[str, str]:
-    """Installed versions of the libraries that shape the results."""
+    """Installed versions of the libraries that shape the results (read once per process)."""
+    return dict(_library_versions())
+
+
+def _read_versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
     out = {}
@@ -320,7 +330,15 @@ def library_versions() -> dict[str, str]:
 
 
 def model_files() -> list[ModelFile]:
-    """Every registered model and shipped detector head with its resolved file and sha256."""
+    """Every registered model and shipped detector head with its resolved file and sha256.
+
+    Resolved and hashed once per process (a model installed later shows up in a new process).
+    """
+    return [m.model_copy() for m in _model_files()]
+
+
+@lru_cache(maxsize=1)
+def _model_files() -> tuple[ModelFile, ...]:
     from .errors import ModelNotFoundError
     from .models import MODELS, resolve
 
@@ -336,7 +354,7 @@ def model_files() -> list[ModelFile]:
     for f in sorted(data.rglob("*")):
         if f.is_file() and f.suffix in (".json", ".npz", ".onnx"):
             rows.append(ModelFile(name=f"data/{f.relative_to(data).as_posix()}", file=f.name, sha256=file_sha256(f)))
-    return rows
+    return tuple(rows)
 
 
 _SECRET_WORDS = ("key", "secret", "token", "password")

@@ -98,18 +98,25 @@ def _edit_claims(d: dict[str, Any]) -> list[str]:
     return list(dict.fromkeys(out))
 
 
+def _place(cy: float, cx: float) -> str:
+    row = ("top", "middle", "bottom")[min(2, int(cy * 3))]
+    col = ("left", "centre", "right")[min(2, int(cx * 3))]
+    return "centre" if (row, col) == ("middle", "centre") else (col if row == "middle" else f"{row} {col}")
+
+
 def _region_words(heat: np.ndarray) -> str | None:
-    """Where a [0,1] map is hot, e.g. 'top left, ~6% of the image'."""
+    """Where a [0,1] map is hot, e.g. 'top right and bottom left, ~6% of the image' (up to two regions)."""
+    import cv2
+
     h = np.nan_to_num(np.asarray(heat, np.float32))
     if h.size == 0 or float(h.max()) <= 0:
         return None
-    mask = h >= float(h.max()) * 0.6
-    ys, xs = np.nonzero(mask)
-    cy, cx = ys.mean() / h.shape[0], xs.mean() / h.shape[1]
-    row = ("top", "middle", "bottom")[min(2, int(cy * 3))]
-    col = ("left", "centre", "right")[min(2, int(cx * 3))]
-    place = "centre" if (row, col) == ("middle", "centre") else (col if row == "middle" else f"{row} {col}")
-    return f"{place}, ~{max(1, round(100 * mask.mean()))}% of the image"
+    mask = (h >= float(h.max()) * 0.6).astype(np.uint8)
+    n, _, stats, cents = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    order = sorted(range(1, n), key=lambda i: -stats[i, cv2.CC_STAT_AREA])
+    big = [i for i in order if stats[i, cv2.CC_STAT_AREA] >= 0.2 * stats[order[0], cv2.CC_STAT_AREA]][:2]
+    places = list(dict.fromkeys(_place(cents[i][1] / h.shape[0], cents[i][0] / h.shape[1]) for i in big))
+    return f"{' and '.join(places)}, ~{max(1, round(100 * float(mask.mean())))}% of the image"
 
 
 class _Acc:
@@ -190,6 +197,8 @@ def _ai(acc: _Acc, e: Evidence, v: str | None) -> None:
     rel = d.get("reliability")
     flags = rel.get("flags") if isinstance(rel, dict) else rel
     flags = [f if isinstance(f, str) else str((f or {}).get("flag") or (f or {}).get("name") or f) for f in flags or []]
+    if not band and v == "uncertain" and flags:  # older detectors: "uncertain" meant "reliability low"
+        v = "not-enough-signal"
     note = None
     if flags or v == "not-enough-signal":
         note = ("read with care: the detector is calibrated on photographs"

@@ -53,6 +53,7 @@ def test_ai_words_follow_the_threshold():
 def test_drawing_gets_probability_and_reliability_note():
     s = rep(ai_item(0.95, verdict="uncertain", reliability={"level": "low", "flags": ["flat"]})).summary
     assert s.ai.probability == 0.95 and "calibrated on photographs" in s.ai.note and "flat" in s.ai.note
+    assert s.ai.verdict == "not-enough-signal" and s.ai.label == "not enough signal" and s.headline == "no evidence"
     s2 = rep(ai_item(0.95, reliability=["not-a-photo"])).summary
     assert "not-a-photo" in s2.ai.note
 

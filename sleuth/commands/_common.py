@@ -46,9 +46,10 @@ def progress_iter(items: Any, description: str, show: bool = True) -> Iterator[A
 
 def err(msg: object) -> None:
     """One line on stderr (undecodable bytes of file names shown as U+FFFD, never a crash)."""
+    from ..render.progress import log
     from ..render.text import display
 
-    typer.echo(display(" ".join(str(msg).split())), err=True)
+    log(display(" ".join(str(msg).split())))  # above a live progress bar, never tearing it
 
 
 def usage_exit(msg: object) -> None:

@@ -22,7 +22,7 @@ from .text import display
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 #: detail keys shown as provenance highlights, with their labels (any claim-role analyzer may set them)
-HIGHLIGHTS = (("make", "camera make"), ("model", "camera model"), ("lens_model", "lens"),
+HIGHLIGHTS = (("make", "camera make"), ("model", "model"), ("lens_model", "lens"),
               ("datetime_original", "captured"), ("datetime", "modified"), ("software", "software"),
               ("creator_tool", "creator tool"), ("digital_source_type", "digital source type"),
               ("tool", "generator"), ("prompt", "prompt"), ("seed", "seed"), ("sampler", "sampler"),

@@ -11,6 +11,23 @@ from contextlib import contextmanager
 from typing import Callable, Iterator
 
 
+_ACTIVE: list["Bar"] = []
+
+
+def log(line: object) -> None:
+    """One line on stderr; above the bar while one is drawn (so the bar is never torn by it)."""
+    from .text import display
+
+    text = display(" ".join(str(line).split()))
+    if _ACTIVE:
+        from rich.text import Text
+
+        _ACTIVE[-1].console.print(Text(text), soft_wrap=True)
+    else:
+        sys.stderr.write(text + "\n")
+        sys.stderr.flush()
+
+
 def wanted(quiet: bool = False) -> bool:
     """Whether a bar should be drawn: stderr is a terminal and not ``--quiet``."""
     return not quiet and sys.stderr.isatty()
@@ -23,17 +40,21 @@ class Bar:
         from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+        self.console = Console(stderr=True)
         self._prog = Progress(TextColumn("[progress.description]{task.description}"), BarColumn(),
-                              MofNCompleteColumn(), TimeRemainingColumn(), console=Console(stderr=True),
+                              MofNCompleteColumn(), TimeRemainingColumn(), console=self.console,
                               transient=True, redirect_stdout=False, redirect_stderr=False)
         self._prog.start()
         self._task = self._prog.add_task(description, total=total)
+        _ACTIVE.append(self)
 
     def advance(self, n: int = 1) -> None:
         self._prog.advance(self._task, n)
 
     def stop(self) -> None:
         self._prog.stop()
+        if self in _ACTIVE:
+            _ACTIVE.remove(self)
 
 
 @contextmanager

@@ -80,7 +80,8 @@ def _manip(r: Report) -> Text:
     if m is None or m.score is None:
         return Text("-" if m is None else m.label, style="dim")
     if m.verdict in ("manipulated", "scaling-attack"):
-        return Text(f"{m.score:.2f} {m.where.split(',')[0] if m.where else 'found'}", style="bold yellow")
+        places = (m.where or "found").split(",")[0].split(" and ")
+        return Text(f"{m.score:.2f} {places[0]}" + (f" +{len(places) - 1}" if len(places) > 1 else ""), style="bold yellow")
     return Text(f"{m.score:.2f}", style="dim")
 
 
@@ -167,11 +168,11 @@ def render_table(reports: list[Report], console: Any | None = None, verbose: boo
     table = Table(title=f"sleuth scan: {len(reports)} file(s)" + (f" in {root}" if root else ""),
                   box=box.SIMPLE_HEAD, pad_edge=False, title_justify="left", collapse_padding=True)
     checked = any(r.summary.copies is not None or r.summary.own_mark is not None for r in reports)
-    table.add_column("file", overflow="fold", min_width=18, max_width=40)
+    table.add_column("file", overflow="fold", min_width=24, max_width=40)
     table.add_column("verdict", overflow="fold", min_width=8)
     table.add_column("basis", overflow="fold")
     table.add_column("P(AI)", no_wrap=True)
-    table.add_column("edit", overflow="fold")
+    table.add_column("edit", overflow="fold", max_width=16)
     if checked:
         table.add_column("copy/mark", no_wrap=True)
     table.add_column("quiet", overflow="fold", justify="right")
