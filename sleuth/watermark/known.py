@@ -452,31 +452,42 @@ def reference_embed(rgb: np.ndarray, mark: str, geometry: str = "uint8-bgr") -> 
     return np.ascontiguousarray((np.rint(out) if geometry == "float-rgb" else out).astype(np.uint8))
 
 
-def _trustmark_status() -> tuple[bool, str]:
-    """(usable, reason). Usable only when the package is importable and its weights exist locally."""
+def _trustmark_status(model: str | None = None) -> tuple[str | None, str]:
+    """(backend, reason): "onnx:<path>" for a cached ONNX decoder, "package" for the trustmark
+    package with its checkpoints already beside it, None (with the reason) otherwise."""
+    from .trustmark import find_decoder
+
+    onnx = find_decoder(model)
+    if onnx is not None:
+        return f"onnx:{onnx}", str(onnx)
     spec = importlib.util.find_spec("trustmark")
     if spec is None or not spec.submodule_search_locations:
-        return False, "not checked: weights not available (trustmark package not installed)"
+        return None, "not checked: weights not available (no TrustMark decoder ONNX in the cache, trustmark package not installed)"
     # trustmark keeps (and on first use downloads) its weights beside its code, in models/; we only
     # construct it when every file of the Q variant is already there, so it never downloads
     for loc in spec.submodule_search_locations:
         d = Path(loc) / "models"
         if all((d / f).is_file() for f in TRUSTMARK_FILES):
-            return True, str(d)
-    return False, "not checked: weights not available (TrustMark Q weights not in the trustmark package's models/)"
+            return "package", str(d)
+    return None, "not checked: weights not available (TrustMark Q weights not in the cache or the trustmark package's models/)"
 
 
 TRUSTMARK_FILES = ("trustmark_Q.yaml", "decoder_Q.ckpt", "encoder_Q.ckpt", "trustmark_rm_Q.yaml", "trustmark_rm_Q.ckpt")
 _TM: dict[str, Any] = {}
 
 
-def _trustmark_decode(img: LoadedImage) -> dict[str, Any]:  # pragma: no cover - needs weights
-    if "tm" not in _TM:
+def _trustmark_decode(img: LoadedImage, backend: str, fpr: float) -> dict[str, Any]:
+    if backend.startswith("onnx:"):
+        from .trustmark import decode
+
+        r = decode(img.rgb, backend[5:])
+        return {**r, "detected": bool(r["ecc_ok"] and r["p_value"] <= fpr), "backend": "onnx"}
+    if "tm" not in _TM:  # pragma: no cover - needs the trustmark package and its weights
         from trustmark import TrustMark
 
         _TM["tm"] = TrustMark(verbose=False, model_type="Q")
-    secret, present, schema = _TM["tm"].decode(img.to_pil().convert("RGB"))
-    return {"detected": bool(present), "secret": secret if present else None, "schema": schema}
+    secret, present, schema = _TM["tm"].decode(img.to_pil().convert("RGB"))  # pragma: no cover
+    return {"detected": bool(present), "secret": secret if present else None, "schema": schema, "backend": "package"}  # pragma: no cover
 
 
 @register("known-watermark", kind="watermark", tier="fast", order=40)
@@ -495,14 +506,16 @@ def analyze(img: LoadedImage, ctx: ScanContext) -> Evidence:
             checked[name] = "detected" if r["detected"] else "not detected"
             if r["detected"]:
                 found.append((name, r))
-    usable, why = _trustmark_status()
-    if usable:  # pragma: no cover - needs weights
+    backend, why = _trustmark_status(ctx.get("known_watermark_trustmark_model"))
+    usable = backend is not None
+    if backend is not None:
         try:
-            tm = _trustmark_decode(img)
+            tm = _trustmark_decode(img, backend, fpr)
             details["trustmark"] = tm
-            checked["trustmark"] = "detected" if tm["detected"] else "not detected"
+            checked["trustmark"] = "detected" if tm["detected"] else (
+                f"decoded (ECC ok) but p={tm['p_value']:.2g} > FPR" if tm.get("ecc_ok") else "not detected")
             if tm["detected"]:
-                found.append(("trustmark", {"p_value": None}))
+                found.append(("trustmark", {"p_value": tm.get("p_value")}))
         except Exception as exc:  # noqa: BLE001 - any decoder failure is reported, never a crash
             checked["trustmark"] = f"not checked: decoder failed ({type(exc).__name__}: {exc})"
     else:
