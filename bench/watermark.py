@@ -41,6 +41,7 @@ from sleuth.bench.report import md_table, write_section  # noqa: E402
 
 DATA = Path(os.environ.get("SLEUTH_DATA") or Path(__file__).resolve().parents[1].parent / "shared" / "data")
 DOCS = Path(__file__).resolve().parents[1] / "docs"
+WORK = Path(__file__).resolve().parent / "_work"
 METHODS = ["sleuth", "dwtDct", "dwtDctSvd", "rivaGan", "trustmark"]
 NULL_ATTACKS = ["none", "jpeg75", "resize0.5", "crop50_off", "rot5", "rot15_crop", "flip", "screenshot"]
 FPRS = (1e-3, 1e-6)
@@ -391,6 +392,9 @@ def main() -> None:
     ap.add_argument("--no-write", action="store_true", help="do not update docs/")
     ap.add_argument("--known-n", type=int, default=None, help="photos marked with each known mark (default 30, quick 10)")
     ap.add_argument("--known-null", type=int, default=None, help="real photos for the known-mark null (default all)")
+    ap.add_argument("--part", choices=("all", "own", "known"), default="all",
+                    help="run only the own-mark comparison or only the known-mark part (the other part's last "
+                         "tables are reused from bench/_work so two processes can share the machine)")
     ap.add_argument("--calibrate-known", action="store_true",
                     help="fit the known-mark soft detector's null on aigen_modern (writes sleuth/data/known_marks_null.json) and exit")
     args = ap.parse_args()
@@ -403,7 +407,46 @@ def main() -> None:
         calibrate_known(cmd)
         return
     known_n = args.known_n if args.known_n is not None else (10 if args.quick else 30)
+    known_md = known_part(known_n, args.known_null, cmd) if args.part in ("all", "known") else None
+    own_md = own_part(args, n, riva_n, extra_n, cmd) if args.part in ("all", "own") else None
+    WORK.mkdir(exist_ok=True)
+    parts = []
+    for md, fname in ((own_md, "watermark_own.md"), (known_md, "watermark_known.md")):
+        if md is not None:
+            (WORK / fname).write_text("\n".join(md))
+            parts.append("\n".join(md))
+        elif (WORK / fname).exists():
+            parts.append((WORK / fname).read_text())
+        else:
+            parts.append(f"({fname[:-3].replace('_', ' ')} part not run yet)")
+    text = "\n".join(parts)
+    print(text)
+    if not args.no_write:
+        write_section("watermark", text)
+        log("wrote docs/benchmarks.md section 'watermark'")
 
+
+def known_part(known_n: int, null_limit: int | None, cmd: str) -> list[str]:
+    """Known public marks: marked photos under PNG/JPEG and the null on every real photo."""
+    t_start = time.time()
+    known_jobs = [(i, nm, p) for i, (nm, p, _) in enumerate(marked_set(known_n))]
+    null_jobs = list(enumerate(real_photos(("aigen", "aigen_modern", "forensics"))))
+    null_jobs = [(j, nm, p) for j, (nm, p) in null_jobs[: null_limit or None]]
+    k_marked, k_null = [], []
+    _init()
+    for k, jb in enumerate(known_jobs):
+        k_marked += run_known_marked(jb)
+        log(f"known marked {k + 1}/{len(known_jobs)} ({time.time() - t_start:.0f}s)")
+    for k, jb in enumerate(null_jobs):
+        k_null += run_known_null(jb)
+        if (k + 1) % 100 == 0:
+            log(f"known null {k + 1}/{len(null_jobs)} ({time.time() - t_start:.0f}s)")
+    md = known_section(k_marked, k_null, len(known_jobs))
+    return md[:2] + [f"Command: `{cmd}` ({(time.time() - t_start) / 60:.1f} min wall for this part, machine loaded).", ""] + md[2:]
+
+
+def own_part(args, n: int, riva_n: int, extra_n: int | None, cmd: str) -> list[str]:
+    """sleuth's own mark vs the baselines under the attack suite."""
     photos = marked_set(n)
     extras = null_extra(extra_n, {nm for nm, _, _ in photos})
     riva_set = set(sorted(range(len(photos)), key=lambda k: (photos[k][2], k))[:riva_n])  # smallest photos
@@ -440,18 +483,6 @@ def main() -> None:
             null += run_null(jb)
             if (k + 1) % 100 == 0:
                 log(f"null {k + 1}/{len(jobs_n)} ({time.time() - t_start:.0f}s)")
-    known_jobs = [(i, nm, p) for i, (nm, p, _) in enumerate(marked_set(known_n))]
-    null_jobs = list(enumerate(real_photos(("aigen", "aigen_modern", "forensics"))))
-    null_jobs = [(j, nm, p) for j, (nm, p) in null_jobs[: args.known_null or None]]
-    k_marked, k_null = [], []
-    _init()
-    for jb in known_jobs:
-        k_marked += run_known_marked(jb)
-    log(f"known marks: {len(k_marked)} decodes ({time.time() - t_start:.0f}s)")
-    for k, jb in enumerate(null_jobs):
-        k_null += run_known_null(jb)
-        if (k + 1) % 200 == 0:
-            log(f"known null {k + 1}/{len(null_jobs)} ({time.time() - t_start:.0f}s)")
     elapsed = time.time() - t_start
 
     # ---------------------------------------------------------------- tables
@@ -514,12 +545,7 @@ def main() -> None:
            "Goal check (sleuth TPR@1e-3 >= 0.95, >= 0.8 for crop 50% and rotate 15): "
            + ("met on every attack." if not goal_fail else "missed on " + ", ".join(goal_fail) + "."), "",
            "Robustness curves: " + ", ".join(f"[{p}]({p})" for p in pngs) + "."]
-    md += known_section(k_marked, k_null, len(known_jobs))
-    text = "\n".join(md)
-    print(text)
-    if not args.no_write:
-        write_section("watermark", text)
-        log("wrote docs/benchmarks.md section 'watermark'")
+    return md
 
 
 if __name__ == "__main__":

@@ -2,31 +2,42 @@
 
 Design
 ------
-* **SD v1/v2** (CompVis/Stability reference scripts) embed the 17 bytes ``StableDiffusionV1``
-  (136 bits) and **SDXL** (generative-models / diffusers) the 48-bit message
+* **The marks.** SD v1/v2 (CompVis/Stability scripts) embed the 17 bytes ``StableDiffusionV1``
+  (136 bits) and SDXL (generative-models, diffusers) the 48-bit message
   ``0b101100111110110010010000011110111011000110011110``, both with invisible-watermark's
-  ``dwtDct`` method on the BGR image: U channel of OpenCV's YUV, one Haar DWT level, LL band
-  cut into 4x4 blocks; block *n* carries bit ``n mod L`` in the largest off-DC coefficient's
-  magnitude modulo 36.
-* The reference decoder (``imwatermark.EmbedMaxDct.decode``) loops over blocks in Python
-  (~60 ms per megapixel plus a 40 ms pywt.dwt2). We compute the **same per-block scores** vectorised with numpy and
-  average them by ``n mod 136`` and ``n mod 48`` from that one pass, so SD and SDXL share all
-  the work: ~8 ms per megapixel. Bits equal the reference decoder's (tested bit for bit).
-* Decision: matched bits k of n against the expected message; p-value = binomial tail
-  P(X >= k | n, 1/2); a mark is reported when p <= FPR (option ``fpr``, default 1e-6, i.e.
-  k >= 96/136 for SD and k >= 41/48 for SDXL). Images under 256x256 (the encoder's minimum)
+  ``dwtDct``: U channel of OpenCV's YUV, one Haar DWT level, LL band cut into 4 x 4 blocks;
+  block *n* carries bit ``n mod L`` in the magnitude modulo 36 of its largest entry (entry 0
+  excluded), set to 9 (bit 0) or 27 (bit 1).
+* **Pipeline geometries.** How the pipeline hands the image to the encoder changes where the
+  mark lives (:data:`GEOMETRIES`): the SD scripts pass uint8 BGR (U centred on 128),
+  generative-models float32 BGR (U centred on 0.5, so magnitudes differ by 255 in LL units),
+  diffusers float32 *RGB as if it were BGR* (the mark sits in the red-difference channel). The
+  reference decoder only reads the first; the soft detector tests every geometry a mark is
+  known to use.
+* **Reference decoder** (kept, bit-identical to ``imwatermark.EmbedMaxDct.decode``, vectorised):
+  hard per-block bits, averaged per bit index; p-value = binomial tail of matching bits.
+* **Soft detector.** Per block the phase of the largest magnitude v gives the score
+  ``-sin(2 pi v / 36)`` (+1 at 27, -1 at 9): no thresholding, so partial evidence in every block
+  counts. Blocks whose pixels clipped (a channel at 0 or 255, where the embedding could not
+  take effect) are down-weighted. The score is correlated with the known message (signs
+  centred within cells of a tile, so flat regions and JPEG chroma grids cancel) and
+  studentised over 32 x 32-pixel tiles (neighbouring blocks are correlated in photos, tiles
+  much less), giving a Student-t statistic with the effective number of tiles as degrees of
+  freedom (:func:`soft_z`). Two reads per geometry: the pixels as they are, and with a JPEG
+  decoder's fancy chroma upsampling undone (:func:`_unsmear`; 4:2:0 chroma sits exactly on the
+  Haar LL grid). The null variance of every (geometry, read) is measured on unmarked real photos
+  and stored in ``sleuth/data/known_marks_null.json`` (:func:`fit_null`, command and data
+  manifest recorded there); p-values are Bonferroni-corrected over the combinations, and the
+  decision p-value is ``2 min(p_reference, p_soft)``.
+* **Decision** at option ``fpr`` (default 1e-6). Images under 256 x 256 (the encoder's minimum)
   are not checked and say so.
-* **TrustMark** (Adobe): decoded with the ``trustmark`` package (variant Q) only when it is
-  importable and all its weight files are already in its ``models/`` folder; otherwise ``details.checked.trustmark`` and the summary
-  say "not checked: weights not available" (never a silent pass). No download is attempted.
+* **TrustMark** (Adobe): decoded from a cached ONNX decoder (:mod:`.trustmark`; option
+  ``known_watermark_trustmark_model`` or the cache), else with the ``trustmark`` package when
+  all its weight files are already beside it; otherwise ``details.checked.trustmark`` and the
+  summary say "not checked: weights not available" (never a silent pass). No download is tried.
 
-On ../shared/data (benchmarks.md, section provenance) no real photograph reaches the default
-FPR: of 528 photos large enough to check, the best match is 81/136 (SD) and 36/48 (SDXL),
-smallest p 3.6e-4. Marks made with the reference encoder decode with up to 136/136 and 48/48
-bits, but the scheme is content-dependent (embedding can lower the largest AC coefficient below
-another one, which the decoder then reads instead; textured blocks suffer): on our procedural
-test images 5 of 8 SDXL and 7 of 8 SD marks decode at 512x512, and none of the 219 AI images in ../shared/data carries
-a readable mark (re-encoded, or made by pipelines that do not mark).
+Measured rates (found / total per protocol, null false-positive rates) are in
+docs/benchmarks.md, section ``watermark``.
 """
 from __future__ import annotations
 

@@ -34,27 +34,20 @@ Design (CPU only, no learned weights)
 * **Payload.** Payload chips read at the same peak, un-whitened, Chase-II soft BCH decoding
   (:mod:`sleuth.watermark.ecc`); a message is reported only when detection fires.
 
-Numbers that decided it (design variants compared on the first 12 bench photos, see
-docs/benchmarks.md for the full run; no threshold is fitted, p-values are analytic):
+Choices that were compared on bench photos before being kept (the measurements are in the git
+history of this docstring and in docs/benchmarks.md; no threshold is fitted, p-values are analytic):
 
-* statistic: a MAD-normalised correlation peak saturated at z ~ 10 (the mark's own side lobes);
-  null folds with random tile signs gave 14 % of unmarked synthetic images p < 0.01 (host
-  periodic content); the chip t statistic gave 2 % at p < 0.01 (90 unmarked) and no saturation;
-* whitening 1/activity ** 1.5 instead of 1/activity: median t at the true geometry 28 -> 33
-  (clean), 11.5 -> 17.4 (50 % crop), 18.5 -> 20.3 (JPEG 50);
-* sync spectrum on the periodic component instead of a Hann window: syncs found after a 50 %
-  crop 0.58 -> 0.83, 75 % off-centre crop 0.92 -> 1.00; an autocorrelation search did worse
-  (0.67 / 0.75, fooled by ridges from edges);
-* key-weighted lattice search instead of the plain excess sum (same 5 candidates, same
-  Bonferroni count): on 35 crop90/crop75_off/rot5/rot5_crop cases the plain search missed
-  (40 photos), 14 detected; full bench (100 photos) TPR@1e-3 crop90_off 0.90 -> 0.94,
-  crop75_off 0.94 -> 0.97, rot5_crop 0.88 -> 0.93, rot5_crop+jpeg90 0.87 -> 0.93, crop50_off
-  0.80 -> 0.87, crop90_off+resize0.75+webp80 0.83 -> 0.90; null hits at p <= 1e-3 1 -> 2 of
-  1579 (0.13 %; 1.6 expected at a nominal 0.1 %), none at 1e-6; decode time unchanged;
-* informed embedding: clean payload failures 5/8 -> 1/8 photos, clean t 9-27 -> 11-35;
-* speed: the lattice search costs one 256 x 256 FFT and ~10^6 interpolated samples; a
-  brute-force warp search at the accuracy folding needs (0.4 % scale, 0.25 deg) would need
-  ~14,000 warps.
+* statistic: the chip t statistic instead of a MAD-normalised correlation peak, which saturated
+  (the mark's own side lobes) and was fooled by host periodic content;
+* whitening 1/activity ** 1.5 instead of 1/activity: larger t at the true geometry, clean,
+  cropped and JPEG-compressed;
+* sync spectrum on the periodic component instead of a Hann window (narrower lattice peaks:
+  more syncs found after crops); an autocorrelation search did worse (ridges from edges);
+* key-weighted lattice search instead of the plain excess sum, with the same candidates and
+  Bonferroni count: more crops and rotations synchronised, null rate unchanged;
+* informed embedding: fewer clean payload failures and a higher clean t;
+* speed: the lattice search costs one 256 x 256 FFT and about a million interpolated samples,
+  where a brute-force warp search at the accuracy folding needs would take thousands of warps.
 """
 from __future__ import annotations
 
@@ -283,8 +276,8 @@ def _periodic(u: np.ndarray) -> np.ndarray:
 
 def _spectrum(r: np.ndarray) -> np.ndarray:
     """Excess FFT magnitude (magnitude / local mean - 1) of the central window, computed on
-    its periodic component (no window function: a Hann window doubled the lattice peak width
-    and lost 25-40 % of the 50 %-crop syncs in tests on photos)."""
+    its periodic component (no window function: a Hann window doubles the lattice peak width and
+    lost crop syncs in tests on photos)."""
     from scipy.ndimage import uniform_filter
 
     h, w = r.shape
