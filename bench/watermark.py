@@ -300,6 +300,44 @@ def run_known_null(args) -> list[dict]:
     return out
 
 
+def synthetic_images() -> list[tuple[str, Path]]:
+    """Every AI-generated image of aigen and aigen_modern (label != real)."""
+    out = []
+    for sub in ("aigen", "aigen_modern"):
+        for r in csv.DictReader(open(DATA / sub / "MANIFEST.csv")):
+            p = DATA / sub / r["relpath"]
+            if r.get("label") != "real" and p.is_file():
+                out.append((f"{sub}/{r['relpath']}", p))
+    return sorted(out)
+
+
+def run_known_synth(args) -> list[dict]:
+    _, name, path = args
+    from sleuth.errors import SleuthError
+    from sleuth.imageio import load_image
+    from sleuth.watermark.known import check_marks
+
+    try:
+        rgb = load_image(path).rgb
+    except SleuthError:
+        return []
+    if rgb.shape[0] * rgb.shape[1] < 256 * 256:
+        return []
+    return [{"image": name, "mark": m, **{k: r[k] for k in ("p_value", "p_hard", "soft_z", "geometry", "matched_bits", "n_bits")}}
+            for m, r in check_marks(rgb).items()]
+
+
+def synth_section(synth: list[dict]) -> list[str]:
+    n_img = len({r["image"] for r in synth})
+    hits = [r for r in synth if r["p_value"] <= 1e-6]
+    rows = [{"image": r["image"], "mark": r["mark"], "geometry / read": r["geometry"], "soft z": r["soft_z"],
+             "p": r["p_value"], "reference bits": f"{r['matched_bits']}/{r['n_bits']}",
+             "reference found": r["p_hard"] <= 1e-6} for r in sorted(hits, key=lambda r: r["p_value"])]
+    return ["", f"AI-generated images in ../shared/data (aigen and aigen_modern `synthetic`, {n_img} of at least 256 x 256): "
+            f"{len({r['image'] for r in hits})} carry a known mark at p <= 1e-6"
+            + (":" if rows else "."), "", md_table(rows, floatfmt=".3g") if rows else ""]
+
+
 def known_section(marked: list[dict], null: list[dict], n_photos: int) -> list[str]:
     rows = []
     for mark, geo in KNOWN_CASES:
@@ -441,7 +479,11 @@ def known_part(known_n: int, null_limit: int | None, cmd: str) -> list[str]:
         k_null += run_known_null(jb)
         if (k + 1) % 100 == 0:
             log(f"known null {k + 1}/{len(null_jobs)} ({time.time() - t_start:.0f}s)")
-    md = known_section(k_marked, k_null, len(known_jobs))
+    synth = []
+    for jb in enumerate(synthetic_images()):
+        synth += run_known_synth((jb[0], *jb[1]))
+    log(f"known synthetic {len(synth)} checks ({time.time() - t_start:.0f}s)")
+    md = known_section(k_marked, k_null, len(known_jobs)) + synth_section(synth)
     return md[:2] + [f"Command: `{cmd}` ({(time.time() - t_start) / 60:.1f} min wall for this part, machine loaded).", ""] + md[2:]
 
 
