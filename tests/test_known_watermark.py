@@ -90,3 +90,98 @@ def test_small_images_and_trustmark_are_reported_not_silently_passed():
 def test_message_constants():
     assert bytes(np.packbits(SD_BITS)) == b"StableDiffusionV1"
     assert int("".join(map(str, SDXL_BITS)), 2) == 0b101100111110110010010000011110111011000110011110
+
+
+# ----------------------------------------------------------------------------- soft detector
+
+from sleuth.watermark import known as K  # noqa: E402
+
+
+def _skimage_photo(name: str) -> np.ndarray:
+    data = pytest.importorskip("skimage.data")
+    return np.ascontiguousarray(getattr(data, name)()[:, :, :3])
+
+
+@needs_ref
+@pytest.mark.parametrize("geometry", list(K.GEOMETRIES))
+def test_soft_detector_finds_sdxl_marks_of_every_pipeline_geometry(geometry):
+    for rgb in (_skimage_photo("astronaut"), ex.photo_like(384, 512, seed=5)):
+        marked = K.reference_embed(rgb, "sdxl", geometry)
+        r = K.check_marks(marked)["sdxl"]
+        assert r["detected"] and r["p_soft"] < 1e-20, r
+        assert r["geometry"].split("/")[0] in K.MARK_GEOMETRIES["sdxl"]
+        assert not K.check_marks(rgb)["sdxl"]["detected"]
+
+
+@needs_ref
+def test_soft_detector_finds_what_the_reference_decoder_misses():
+    # diffusers hands float RGB to the encoder as if it were BGR: the reference decoder reads noise
+    rgb = _skimage_photo("astronaut")
+    r = K.check_marks(K.reference_embed(rgb, "sdxl", "float-rgb"))["sdxl"]
+    assert r["p_hard"] > 1e-3 and r["detected"] and r["geometry"].startswith("float-rgb")
+    ev = kw(encode(K.reference_embed(rgb, "sdxl", "float-rgb"), "PNG"))
+    assert ev.verdict == "sdxl" and "float-rgb" in ev.summary
+
+
+@needs_ref
+def test_soft_detector_after_jpeg90_on_a_large_photo():
+    rgb = _skimage_photo("coffee")
+    from sleuth.attacks import encode_decode
+
+    marked = encode_decode(K.reference_embed(rgb, "sdxl", "uint8-bgr"), "JPEG", 90)
+    r = K.check_marks(marked)["sdxl"]
+    assert r["p_hard"] > 1e-6  # the reference decoder loses it ...
+    assert r["p_soft"] < 1e-6 and r["geometry"].endswith("/unsmear")  # ... the chroma-unsmeared soft read keeps it
+
+
+def test_soft_z_is_a_valid_test_under_independent_null_scores():
+    # uniform phases (what an unmarked block gives) with tile structure: the p-values are uniform
+    rng = np.random.default_rng(0)
+    n = 64 * 64
+    bi, bj = np.divmod(np.arange(n), 64)
+    tile = (bi // K.TILE) * (64 // K.TILE) + bj // K.TILE
+    ps = []
+    for _ in range(3000):
+        score = -np.sin(rng.uniform(0, 2 * np.pi, n)) + 0.3  # a content-dependent offset must cancel
+        z, g = K.soft_z(score, np.ones(n), tile, K.SDXL_BITS)
+        ps.append(K._t_upper(z, g - 1))
+    ps = np.array(ps)
+    assert np.mean(ps <= 0.01) <= 0.016 and np.mean(ps <= 0.1) == pytest.approx(0.1, abs=0.025)
+
+
+def test_soft_z_ignores_flat_tiles_and_counts_effective_tiles():
+    n = 64 * 64
+    bi, bj = np.divmod(np.arange(n), 64)
+    tile = (bi // K.TILE) * (64 // K.TILE) + bj // K.TILE
+    score = np.full(n, 0.7)  # flat content: every block reads the same value
+    assert K.soft_z(score, np.ones(n), tile, K.SDXL_BITS)[0] == 0.0
+    rng = np.random.default_rng(1)
+    score[tile < 4] = rng.uniform(-1, 1, int((tile < 4).sum()))  # only 4 tiles carry anything
+    z, g_eff = K.soft_z(score, np.ones(n), tile, K.SDXL_BITS)
+    assert g_eff <= 4
+
+
+def test_clipped_blocks_are_down_weighted():
+    rgb = np.full((256, 256, 3), 120, np.uint8)
+    rgb[:8, :8] = 255  # the first LL block's patches are saturated
+    _, weight, _ = K._block_phase(K._haar_ll(K._u_plane(rgb, "bgr")), K._clipped_ll(rgb))
+    assert weight[0] == K.CLIPPED_WEIGHT and (weight[1:] == 1.0).all()
+
+
+def test_calibration_file_records_its_provenance():
+    import json
+
+    cal = json.loads(K.CALIBRATION_FILE.read_text())
+    for f in ("command", "manifest_sha256", "date", "n", "variance"):
+        assert f in cal
+    assert cal["n"] >= 1000
+    for mark, keys in K.MARK_GEOMETRIES.items():
+        for g in keys:
+            for read in K.READS:
+                assert 0.5 < cal["variance"][mark][f"{g}/{read}"] < 2.0
+
+
+def test_unmarked_skimage_photos_are_not_flagged():
+    for name in ("astronaut", "coffee", "rocket", "chelsea"):
+        res = K.check_marks(_skimage_photo(name))
+        assert all(r["p_value"] > 1e-6 for r in res.values()), (name, res)
