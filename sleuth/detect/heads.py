@@ -29,6 +29,7 @@ import numpy as np
 from . import calibration as cal
 
 FORMAT = "sleuth-aigen-head/1"
+FORMAT2 = "sleuth-aigen-head/2"  # recipe.py: tower probe + clip-probe + spectral on native crops
 DETECTORS = ("clip-probe", "rigid", "spectral", "npr")
 C_CLIP = 0.05
 C_SPEC = 0.1
@@ -250,7 +251,7 @@ def load(path: str | Path) -> dict:
         raise ModelNotFoundError("no such detector head file", str(p)) from None
     except (OSError, ValueError) as exc:
         raise ModelNotFoundError(f"unreadable detector head ({exc})", str(p)) from None
-    if head.get("format") != FORMAT:
+    if head.get("format") not in (FORMAT, FORMAT2):
         raise ModelNotFoundError(f"not a {FORMAT} head (format {head.get('format')!r})", str(p))
     return head
 
