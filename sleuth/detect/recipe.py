@@ -32,6 +32,8 @@ DETECTORS = ("tower", "clip-probe", "spectral")
 C_CLIP = 0.05
 C_SPEC = 0.1
 LAMBDAS = (3.0, 30.0)
+#: configurations compared by leave-one-family-out selection (block groups, ridge lambda)
+GRID = (("all", 3.0), ("all", 30.0), ("mid+late", 30.0), ("early+mid", 30.0))
 BLOCK_SETS = {"all": ("early", "mid", "late"), "mid+late": ("mid", "late"), "early+mid": ("early", "mid")}
 CNNDET_GAN = ("biggan", "crn", "cyclegan", "gaugan_spade", "imle", "stargan", "stylegan1_lsun")
 
@@ -101,6 +103,12 @@ def _logistic_oof(Xtr_rows, ytr_rows, Xte, C):
     return cal.apply_logistic(lin, Xte), lin
 
 
+def fit_rows(data: Data) -> np.ndarray:
+    """Rows the tower probe is fitted on: the first crop of the clean view and every augmented
+    crop (one clean + one augmented row per image keeps each fold's solve small)."""
+    return (data.train_crop == 0) | (data.train_var != views.TRAIN_VARIANTS[0])
+
+
 def tower_oof(data: Data, folds, configs, log=None) -> dict:
     """Out-of-fold tower logits for each (block set, lambda) config and protocol.
 
@@ -117,8 +125,7 @@ def tower_oof(data: Data, folds, configs, log=None) -> dict:
     out = {c: {p: np.zeros(len(data.train_item) if p in views.TRAIN_VARIANTS else len(data.eval_blocks[p][1]))
                for p in prot} for c in configs}
     for fi, f in enumerate(folds):
-        trm = np.isin(data.train_item, f.train)
-        tr = np.flatnonzero(trm)
+        tr = np.flatnonzero(np.isin(data.train_item, f.train) & fit_rows(data))
         for bs in {c[0] for c in configs}:
             Kb = sum(K[g][np.ix_(tr, tr)] for g in BLOCK_SETS[bs])
             for lam in {c[1] for c in configs if c[0] == bs}:
@@ -269,10 +276,11 @@ def fit_final(data: Data, lofo_res: dict, *, fpr: float = 0.01, detectors=DETECT
     y, n = data.y, len(data.items)
     yrow = y[data.train_item]
     groups = {g: probe.GROUPS[g] for g in BLOCK_SETS[bs]}
-    K, _, stats = probe.kernels(data.train_blocks, [], groups)
-    a = probe.solve(sum(K.values()), yrow, lam)
+    fr = fit_rows(data)
+    K, _, stats = probe.kernels(data.train_blocks[fr], [], groups)
+    a = probe.solve(sum(K.values()), yrow[fr], lam)
     del K
-    w, b = probe.primal(data.train_blocks, a, stats, {g: (blk, 1.0) for g, blk in groups.items()})
+    w, b = probe.primal(data.train_blocks[fr], a, stats, {g: (blk, 1.0) for g, blk in groups.items()})
     dets = {"tower": {"blocks": list(BLOCK_SETS[bs]), "lambda": lam, "w": w.reshape(-1).tolist(), "b": b}}
     if "clip-probe" in detectors:
         dets["clip-probe"] = {"linear": cal.fit_logistic(data.train_emb, yrow, C=C_CLIP), "features": "crop-emb"}
@@ -354,7 +362,7 @@ def topic_of(item) -> str | None:
 
 def grid() -> list[tuple[str, float]]:
     """The tower configurations compared by leave-one-family-out selection."""
-    return [(bs, lam) for bs in BLOCK_SETS for lam in LAMBDAS]
+    return list(GRID)
 
 
 def oof_figures(items, y, res, prot: str = "c320q90") -> dict:
