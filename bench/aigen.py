@@ -313,7 +313,8 @@ def report(args, descs, items, y, folds, res, rows, fam_rows, fam_rows_r, src_ro
           "### All systems (content-matched first)", "", md_table(rows),
           "A trivial baseline above AUC 0.5 under a protocol means that protocol leaks container facts into the pixels.", "",
           "### Tower configuration chosen by leave-one-family-out (selection score: mean of pooled AUC, content-matched AUC and TPR)",
-          "", md_table(grid), f"Selected: {res['config']}.", "",
+          "", md_table(grid), f"Selected: {res['config']}. Fusion sets (same criterion): "
+          + ", ".join(f"{k} {v:.4f}" for k, v in res["fusion_grid"].items()) + f"; fused: {'+'.join(res['fused_detectors'])}.", "",
           "### Per family (c320q90; AUC against all real photos, TPR at the fold's 1%-FPR decision)", "", md_table(fam_rows),
           "### Per family under the resize protocol (r320q90)", "", md_table(fam_rows_r),
           "### False positives per real-photo source at the 1% FPR decision (95% Clopper-Pearson intervals)", "", md_table(src_rows),

@@ -152,4 +152,9 @@ class FeatureStore:
     def stack(self, items, variant: str) -> dict[str, np.ndarray]:
         """Arrays with one leading row per item (emb: N x k x 512, blocks: N x k x 12 x 2 x 768, ...)."""
         rows = [self.get(it, variant) for it in items]
-        return {k: np.stack([r[k] for r in rows]) for k in rows[0]}
+        k = max(len(r["emb"]) for r in rows)
+        for r in rows:  # a region too small for distinct crops: its single crop stands for all (same mean)
+            for key in ("emb", "blocks"):
+                if len(r[key]) < k:
+                    r[key] = np.concatenate([r[key]] + [r[key][-1:]] * (k - len(r[key])))
+        return {key: np.stack([r[key] for r in rows]) for key in rows[0]}

@@ -11,7 +11,10 @@ Design
   styles spread over both); an item without a style (the ``aigen`` set) gets its half from its
   sha256. A family whose images are all in one half gets one fold.
 * Real photos are spread over the folds stratified by source (film scans, ImageNet, camera,
-  thumbnails, ...), so every real photo gets exactly one out-of-fold score.
+  thumbnails, ...), so every real photo gets exactly one out-of-fold score. A real source that
+  shares its pipeline with one AI family (``PAIRED``: the CNNDetection real thumbnails and the
+  CNNDetection GAN crops) is held out together with that family, so the content-matched subset is
+  scored by models that saw neither half of it.
 """
 from __future__ import annotations
 
@@ -26,6 +29,10 @@ STYLE_HALF = {
     "Yoga studio": 0, "Anime detailed": 1, "Cartoon staircase": 0, "Fantasy city": 1, "Lego Star Wars": 0,
     "Oil canvas": 1,
 }
+
+
+#: real source -> the AI family it was made alongside (same pipeline, same content)
+PAIRED = {"aigen/forensynths_thumbs": "gan"}
 
 
 @dataclass
@@ -81,6 +88,10 @@ def make_folds(items, seed: int = 0) -> list[Fold]:
     for src in sorted(by_src):
         idx = np.asarray(by_src[src])
         rng.shuffle(idx)
+        own = [k for k, (f, _) in enumerate(keys) if f == PAIRED.get(src)]
+        if own:
+            slot[idx] = np.asarray(own)[np.arange(len(idx)) % len(own)]
+            continue
         slot[idx] = (start + np.arange(len(idx))) % len(keys)
         start += len(idx)
     for i in range(len(items)):

@@ -33,7 +33,7 @@ C_CLIP = 0.05
 C_SPEC = 0.1
 LAMBDAS = (3.0, 30.0)
 #: configurations compared by leave-one-family-out selection (block groups, ridge lambda)
-GRID = (("all", 3.0), ("all", 30.0), ("mid+late", 30.0), ("early+mid", 30.0))
+GRID = (("all", 0.3), ("all", 3.0), ("all", 30.0), ("mid+late", 3.0), ("early+mid", 3.0))
 BLOCK_SETS = {"all": ("early", "mid", "late"), "mid+late": ("mid", "late"), "early+mid": ("early", "mid")}
 CNNDET_GAN = ("biggan", "crn", "cyclegan", "gaugan_spade", "imle", "stargan", "stylegan1_lsun")
 
@@ -103,6 +103,11 @@ def _logistic_oof(Xtr_rows, ytr_rows, Xte, C):
     return cal.apply_logistic(lin, Xte), lin
 
 
+def train_variants(data: Data) -> list[str]:
+    """The training variants present in ``data``, clean view first."""
+    return list(dict.fromkeys(data.train_var.tolist()))
+
+
 def fit_rows(data: Data) -> np.ndarray:
     """Rows the tower probe is fitted on: the first crop of the clean view and every augmented
     crop (one clean + one augmented row per image keeps each fold's solve small)."""
@@ -160,7 +165,7 @@ def linear_oof(data: Data, folds, which: str, protocols, augment: bool = True) -
     """Out-of-fold logits of the ``clip-probe`` (which='emb') or ``spectral`` (which='spec') detector."""
     n = len(data.items)
     out = {p: np.zeros(n) for p in protocols}
-    tv = views.TRAIN_VARIANTS if augment else views.TRAIN_VARIANTS[:1]
+    tv = train_variants(data) if augment else train_variants(data)[:1]
     for f in folds:
         if which == "emb":
             m = np.isin(data.train_item, f.train) & np.isin(data.train_var, tv)
@@ -241,7 +246,9 @@ def select_score(y, s, thr, items) -> float:
 
     cm = content_matched(items)
     tpr = float((s[y == 1] > thr[y == 1]).mean())
-    return (roc_auc(y, s) + roc_auc(y[cm], s[cm]) + tpr) / 3.0
+    auc = roc_auc(y, s)
+    cm_auc = roc_auc(y[cm], s[cm]) if len(set(y[cm])) == 2 else auc
+    return (auc + cm_auc + tpr) / 3.0
 
 
 def run_lofo(data: Data, folds, configs, fpr: float = 0.01, log=None, detectors=DETECTORS) -> dict:
@@ -266,8 +273,17 @@ def run_lofo(data: Data, folds, configs, fpr: float = 0.01, log=None, detectors=
         logits["spectral"] = linear_oof(data, folds, "spec", prots)
     if log:
         log(f"selected tower config {best}: {grid[best]:.4f}")
+    fusions = {}  # which detectors the fusion uses: chosen on the same out-of-fold criterion
+    for k in range(1, len(logits) + 1):
+        names = list(logits)[:k]
+        fu = fuse_oof({d: logits[d] for d in names}, data.y, folds, fpr)
+        fusions[tuple(names)] = (select_score(data.y, fu["fused"]["c320q90"], fu["thr"], data.items), fu)
+    fused_dets = max(fusions, key=lambda t: (fusions[t][0], -len(t)))
+    if log:
+        log("fusion sets: " + ", ".join(f"{'+'.join(t)} {v[0]:.4f}" for t, v in fusions.items()))
     return {"logits": logits, "crop_std": {p: tw[best][p][1] for p in prots}, "grid": grid, "config": best,
-            "fusion": fuse_oof(logits, data.y, folds, fpr), "all_tower": tw}
+            "fusion": fusions[fused_dets][1], "fused_detectors": list(fused_dets),
+            "fusion_grid": {"+".join(t): v[0] for t, v in fusions.items()}, "all_tower": tw}
 
 
 def fit_final(data: Data, lofo_res: dict, *, fpr: float = 0.01, detectors=DETECTORS) -> dict:
@@ -285,14 +301,14 @@ def fit_final(data: Data, lofo_res: dict, *, fpr: float = 0.01, detectors=DETECT
     if "clip-probe" in detectors:
         dets["clip-probe"] = {"linear": cal.fit_logistic(data.train_emb, yrow, C=C_CLIP), "features": "crop-emb"}
     if "spectral" in detectors:
-        tv = views.TRAIN_VARIANTS
+        tv = train_variants(data)
         dets["spectral"] = {"linear": cal.fit_logistic(np.concatenate([data.spec[v] for v in tv]), np.tile(y, len(tv)), C=C_SPEC)}
     oof = {d: lofo_res["logits"][d]["c320q90"] for d in dets}
     reals = y == 0
     for d, e in dets.items():
         e["platt"] = list(cal.fit_platt(oof[d], y))
         e["threshold"] = cal.threshold_for_fpr(cal.apply_platt(oof[d], e["platt"])[reals], fpr)
-    names = list(dets)
+    names = [d for d in lofo_res.get("fused_detectors", list(dets)) if d in dets]
     S = np.stack([oof[d] for d in names], 1)
     lin = cal.fit_logistic(S, y, C=1.0, balanced=False)
     fused = cal.sigmoid(cal.apply_logistic(lin, S))
@@ -377,7 +393,8 @@ def oof_figures(items, y, res, prot: str = "c320q90") -> dict:
     cm = content_matched(items)
     fam = np.asarray([it.family or "" for it in items])
     src = np.asarray([real_source(it) for it in items])
-    return {"protocol": prot, "auc": round(roc_auc(y, s), 4), "content_matched_auc": round(roc_auc(y[cm], s[cm]), 4),
+    cm_auc = roc_auc(y[cm], s[cm]) if len(set(y[cm])) == 2 else None
+    return {"protocol": prot, "auc": round(roc_auc(y, s), 4), "content_matched_auc": None if cm_auc is None else round(cm_auc, 4),
             "tpr_fold_decision": round(float(fl[y == 1].mean()), 4), "fpr_fold_decision": round(float(fl[y == 0].mean()), 4),
-            "tpr_by_family": {f: round(float(fl[fam == f].mean()), 4) for f in sorted(set(fam[y == 1]))},
-            "fpr_by_source": {so: round(float(fl[(src == so) & (y == 0)].mean()), 4) for so in sorted(set(src[y == 0]))}}
+            "tpr_by_family": {str(f): round(float(fl[fam == f].mean()), 4) for f in sorted(set(fam[y == 1]))},
+            "fpr_by_source": {str(so): round(float(fl[(src == so) & (y == 0)].mean()), 4) for so in sorted(set(src[y == 0]))}}

@@ -168,7 +168,10 @@ def train_aigen2(sources, out: str | Path, *, detectors=("tower", "clip-probe", 
     fams, attr = recipe.attribution(data)
     head["families"], head["attribution"] = fams, attr
     head["oof"].update(recipe.oof_figures(items, y, res))
-    head["selection"] = {"grid": [[bs, lam, round(s, 6)] for (bs, lam), s in res["grid"].items()], "selected": list(res["config"])}
+    head["selection"] = {"grid": [[bs, lam, round(s, 6)] for (bs, lam), s in res["grid"].items()], "selected": list(res["config"]),
+                         "fusion_sets": {k: round(v, 6) for k, v in res["fusion_grid"].items()},
+                         "fused": res["fused_detectors"],
+                         "criterion": "mean of pooled AUC, content-matched AUC and TPR at the fold's 1%-FPR decision (c320q90, out-of-fold)"}
     head["provenance"] = {
         "command": command or " ".join(shlex.quote(a) for a in ["sleuth", *sys.argv[1:]]),
         "data": descs, "protocol": views.PROTOCOL_VERSION, "train_variants": list(views.TRAIN_VARIANTS),
