@@ -70,11 +70,13 @@ def raw_facts(items) -> np.ndarray:
     return np.asarray(X, np.float64)
 
 
-def facts_oof(X: np.ndarray, y, folds) -> np.ndarray:
-    """Leave-one-family-out logits of a logistic model on a few facts per item."""
+def facts_oof(X: np.ndarray, y, folds, has=None) -> np.ndarray:
+    """Leave-one-family-out logits of a logistic model on a few facts per item (rows in ``has``)."""
     out = np.zeros(len(y))
+    has = np.ones(len(y), bool) if has is None else has
     for f in folds:
-        lin = cal.fit_logistic(X[f.train], y[f.train], C=1.0)
+        tr = f.train[has[f.train]]
+        lin = cal.fit_logistic(X[tr], y[tr], C=1.0)
         out[f.test] = cal.apply_logistic(lin, X[f.test])
     return out
 
@@ -115,6 +117,21 @@ def v01_scores(items, every: int) -> tuple[np.ndarray, np.ndarray, float]:
                 log(f"v0.1 {n}/{len(idx)}")
     cache_f.write_text(json.dumps(cache))
     return idx, np.asarray([cache[items[i].sha256] for i in idx]), float(det.head["threshold"])
+
+
+def crop_disagreement(res, y) -> str:
+    """How the crop-disagreement flag (spread above the 99th percentile of real photos) splits errors."""
+    sd = res["crop_std"]["c320q90"]
+    fu = res["fusion"]
+    fl = fu["fused"]["c320q90"] > fu["thr"]
+    cut = float(np.percentile(sd[y == 0], 99))
+    flag = sd > cut
+    rows = []
+    for name, m in (("flagged", flag), ("not flagged", ~flag)):
+        rows.append({"crops": name, "n real": int((m & (y == 0)).sum()), "n AI": int((m & (y == 1)).sum()),
+                     "FPR": float(fl[m & (y == 0)].mean()) if (m & (y == 0)).any() else float("nan"),
+                     "TPR": float(fl[m & (y == 1)].mean()) if (m & (y == 1)).any() else float("nan")})
+    return md_table(rows)
 
 
 def summary_row(name, prot, y, s, thr, items, sel=None) -> dict:
@@ -218,7 +235,7 @@ def systems_oof(data, folds, res, items, y) -> dict:
     rf = facts_oof(raw_facts(items), y, folds)
     tr = honest({p: rf for p in data.eval_emb}, y, folds)
     out["trivial: raw-file facts"] = (tr["fused"], tr["thr"])
-    pf = {p: facts_oof(np.c_[np.log(data.meta[p][:, :2]), np.log(data.meta[p][:, 2])], y, folds) for p in data.eval_emb}
+    pf = {p: facts_oof(np.log(data.meta[p]), y, folds, data.has[p]) for p in data.eval_emb}
     tp = honest(pf, y, folds)
     out["trivial: protocol-image facts"] = (tp["fused"], tp["thr"])
     return out
@@ -315,6 +332,8 @@ def report(args, descs, items, y, folds, res, rows, fam_rows, fam_rows_r, src_ro
           "### Tower configuration chosen by leave-one-family-out (selection score: mean of pooled AUC, content-matched AUC and TPR)",
           "", md_table(grid), f"Selected: {res['config']}. Fusion sets (same criterion): "
           + ", ".join(f"{k} {v:.4f}" for k, v in res["fusion_grid"].items()) + f"; fused: {'+'.join(res['fused_detectors'])}.", "",
+          "### Crop disagreement as a reliability signal (c320q90, 2 crops; flag = spread of the crop logits above the "
+          "99th percentile of the real photos' spread)", "", crop_disagreement(res, y),
           "### Per family (c320q90; AUC against all real photos, TPR at the fold's 1%-FPR decision)", "", md_table(fam_rows),
           "### Per family under the resize protocol (r320q90)", "", md_table(fam_rows_r),
           "### False positives per real-photo source at the 1% FPR decision (95% Clopper-Pearson intervals)", "", md_table(src_rows),
