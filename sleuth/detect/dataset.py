@@ -8,8 +8,8 @@ Design
   level) is used only to split data (leave-one-generator-out) and for the family label.
 * ``FeatureCache`` stores, per file sha256 and protocol variant, the CLIP embedding, the RIGID
   cosine and the spectral features as ``<cache>/<protocol>/<sha[:2]>/<sha>.<variant>.npz``, so
-  the 646-image dev set is embedded once (about 12 min on one core for 8 forwards per image)
-  and heads are iterated on in seconds.
+  the dev set is embedded once and format-1 heads are iterated on in seconds (format 2:
+  features.py).
 """
 from __future__ import annotations
 

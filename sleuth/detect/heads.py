@@ -1,4 +1,5 @@
-"""The trained head: per-detector linear heads, Platt maps, fusion, threshold, families.
+"""The trained head (format 1, v0.1; format 2 is built by recipe.py and run by runtime2.py):
+per-detector linear heads, Platt maps, fusion, threshold, families, loading and saving of both.
 
 Design
 ------
@@ -35,7 +36,6 @@ C_CLIP = 0.05
 C_SPEC = 0.1
 #: which CLIP features the clip-probe reads, "+"-joined: "emb" (512-d projection), "tok" (last-layer
 #: CLS + mean patch token, 1536-d) of the resized view, "embn"/"tokn" the same for the native 224 crop.
-#: LOGO median AUC (bench/aigen.py): emb 0.931, emb+tok 0.946, embn+tokn 0.951, all four 0.963.
 CLIP_FEATURES = "emb+tok+embn+tokn"
 
 

@@ -1,4 +1,8 @@
-"""``sleuth train aigen``: reproduce the shipped head from a manifest (or a folder).
+"""``sleuth train aigen``: reproduce the shipped head from manifests (or folders).
+
+Format 2 (the shipped head, ``train_aigen2``): every source given, the fn2 views and feature store,
+leave-one-family-out selection and calibration, final fit; see recipe.py. Format 1 (v0.1,
+``train_aigen``, one source, detectors clip-probe/rigid/spectral/npr):
 
 Design
 ------
