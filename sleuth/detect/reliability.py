@@ -14,7 +14,8 @@ Flags (any flag -> reliability "low", verdict "uncertain", the score is still gi
 * ``heavy-compression``: JPEG whose estimated IJG quality (luma quantisation table against the
   standard table) is under 50, or under 0.15 bits per pixel: the high-frequency traces that
   spectral and NPR rely on are quantised away.
-* ``crop-disagreement`` (added by the detector, head format 2): the crops' tower logits spread more
+* ``crop-disagreement`` (added by the detector, head format 2; it only turns a positive decision
+  into "uncertain"): the crops' tower logits spread more
   than the 99th percentile of the development real photos' spread.
 Natural photos at JPEG 75-95 trip none of these (tested on synthetic fixtures).
 """

@@ -69,11 +69,11 @@ def analyse(det, img, with_map: bool = True):
     spread = float(crop_lg.std())
     rel["crop_disagreement"] = round(spread, 4)
     if len(crop_lg) > 1 and spread > float(head.get("crop_disagreement", np.inf)):
-        rel["flags"].append("crop-disagreement")
-        rel["level"] = "low"
+        rel["flags"].append("crop-disagreement")  # only turns a positive decision into "uncertain"
     fam, fp, sims = heads.attribute(head, emb)
     is_ai = prob > thr
-    verdict = "uncertain" if rel["level"] == "low" else ("ai-generated" if is_ai else "real")
+    low = rel["level"] == "low" or (is_ai and bool(rel["flags"]))
+    verdict = "uncertain" if low else ("ai-generated" if is_ai else "real")
     band = reliability.band(prob, thr, None if thr_low is None else float(thr_low), rel, min(img.width, img.height))
     maps = {}
     if with_map:
