@@ -44,7 +44,9 @@ class DetectResult(_Row):
     family: Optional[str] = None
     family_probability: Optional[float] = None
     family_similarity: Optional[dict[str, float]] = None
-    reliability: dict[str, Any] = Field(default_factory=dict)
+    reliability: dict[str, Any] = Field(default_factory=dict, description="level, flags and the facts behind them")
+    reliability_flags: list[str] = Field(default_factory=list)
+    band: Optional[str] = Field(None, description="likely-ai, uncertain, no-ai-signal or not-enough-signal (docs/detect.md)")
     maps: dict[str, str] = Field(default_factory=dict)
 
 
@@ -82,6 +84,9 @@ def detect_result(rep: Report) -> DetectResult:
     from .report import verdict_label
 
     d = {k: v for k, v in ev.details.items() if k != "maps"}
+    if "reliability_facts" in d:  # scan evidence lists the flags; the detect row keeps the v0.1 dict
+        d["reliability_flags"] = d.pop("reliability")
+        d["reliability"] = d.pop("reliability_facts")
     d.setdefault("verdict", ev.verdict)
     d.setdefault("label", verdict_label("ai-generated", ev.verdict))  # the words scan, JSON and HTML use
     return DetectResult(path=rep.path, maps=dict(ev.details.get("maps") or {}), **d)

@@ -57,7 +57,8 @@ def test_detect_json_contract(imgs):
     assert r["error"] is None and 0.0 <= r["probability"] <= 1.0
     assert r["fpr_target"] == pytest.approx(0.01)
     assert r["is_ai"] == (r["probability"] > r["threshold"])
-    assert {"clip-probe", "rigid", "spectral"} <= set(r["detectors"])
+    assert {"tower", "clip-probe", "spectral"} <= set(r["detectors"])  # v0.1: clip-probe, rigid, spectral (rigid dropped, AUC ~0.5)
+    assert r["band"] in ("likely-ai", "uncertain", "no-ai-signal") and len(r["crop_scores"]) == 2
     assert r["reliability"]["level"] == "ok" and r["verdict"] in ("real", "ai-generated")
     if not r["is_ai"]:
         assert r["family"] is None

@@ -50,9 +50,7 @@ def detect_cmd(
     options = parse_options_or_exit(aigen_head=head, maps_dir=maps_dir, max_pixels=max_pixels)
 
     def preflight() -> None:
-        det = AigenDetector.shared(options.aigen_head)
-        if det.needs_clip:
-            det.backbone  # noqa: B018 - a missing encoder is one error for the whole run, not one per file
+        AigenDetector.shared(options.aigen_head).ensure_encoder()  # a missing encoder: one error for the run
 
     _run(preflight)
     batch = Batch(paths, recursive, analyzers=DETECT_ANALYZERS, options=options, jobs=jobs,
@@ -71,9 +69,9 @@ def detect_cmd(
 
 
 def train_aigen_cmd(
-    src: Path = typer.Argument(..., help="MANIFEST.csv (relpath,label,...) or a folder with real/ and synthetic/ sub-folders."),
+    srcs: list[Path] = typer.Argument(..., help="MANIFEST.csv files (relpath,label,...) or folders with real/ and synthetic/ sub-folders."),
     out: Path = typer.Option(..., "--out", "-o", help="Head JSON to write (NPR weights go beside it)."),
-    detectors: str = typer.Option("clip-probe,rigid,spectral,npr", "--detectors", help="Comma-separated subset of clip-probe,rigid,spectral,npr."),
+    detectors: str = typer.Option("tower,clip-probe,spectral", "--detectors", help="tower[,clip-probe][,spectral] (head format 2), or a subset of clip-probe,rigid,spectral,npr (format 1, one source)."),
     fpr: float = typer.Option(0.01, "--fpr", min=0.0001, max=0.5, help="False-positive rate on real photos for the default threshold."),
     cache: Optional[Path] = typer.Option(None, "--cache", help="Feature cache folder (default bench/_work/features in a checkout)."),
     seed: int = typer.Option(0, "--seed"),
@@ -81,17 +79,25 @@ def train_aigen_cmd(
 ) -> None:
     """Train the detector head (reproduces the shipped one from the aigen manifest)."""
     from ..detect.heads import DETECTORS
-    from ..detect.train import train_aigen
+    from ..detect.recipe import DETECTORS as DETECTORS2
+    from ..detect.train import train_aigen, train_aigen2
 
     dets = [d.strip() for d in detectors.split(",") if d.strip()]
-    bad = [d for d in dets if d not in DETECTORS]
-    if bad or not dets:
-        _err(f"unknown detector(s) {', '.join(bad) or '(none)'}; choose from {', '.join(DETECTORS)}")
+    v2 = "tower" in dets
+    ok = DETECTORS2 if v2 else DETECTORS
+    bad = [d for d in dets if d not in ok]
+    if bad or not dets or (not v2 and len(srcs) != 1):
+        _err(f"unknown detector(s) {', '.join(bad) or '(none)'}; choose from {', '.join(DETECTORS2)} or {', '.join(DETECTORS)}"
+             if bad or not dets else "format-1 detectors take one manifest or folder")
         raise typer.Exit(2)
-    cmd = " ".join(["sleuth train aigen", shlex.quote(str(src)), "--out", shlex.quote(str(out)), "--detectors", ",".join(dets),
-                    "--fpr", f"{fpr:g}", "--seed", str(seed), "--npr-epochs", str(npr_epochs)])
-    head = _run(lambda: train_aigen(src, out, detectors=dets, fpr=fpr, cache_dir=cache, seed=seed,
-                                    npr_epochs=npr_epochs, command=cmd, log=_err))
+    cmd = " ".join(["sleuth train aigen", *(shlex.quote(str(s)) for s in srcs), "--out", shlex.quote(str(out)),
+                    "--detectors", ",".join(dets), "--fpr", f"{fpr:g}", "--seed", str(seed)]
+                   + ([] if v2 else ["--npr-epochs", str(npr_epochs)]))
+    if v2:
+        head = _run(lambda: train_aigen2(srcs, out, detectors=dets, fpr=fpr, cache_dir=cache, seed=seed, command=cmd, log=_err))
+    else:
+        head = _run(lambda: train_aigen(srcs[0], out, detectors=dets, fpr=fpr, cache_dir=cache, seed=seed,
+                                        npr_epochs=npr_epochs, command=cmd, log=_err))
     o = head["oof"]
     _err(f"wrote {out}: threshold {head['threshold']:.4f} at FPR {fpr:g}; out-of-fold TPR {o['tpr_at_threshold']:.3f}, FPR {o['fpr_at_threshold']:.3f}")
 

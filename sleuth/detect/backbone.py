@@ -9,11 +9,10 @@ Design
 * Preprocessing follows the carrier's ``preprocess_for_clip``: bicubic resize of the short
   side to 224, centre crop 224, CLIP mean/std. Embeddings are L2-normalised (512-d).
 * A second view: the centre 224x224 crop at native resolution (no resizing), whose projection
-  and tokens (``embn``, ``tokn``) keep pixel-level traces that the resize removes; adding it lifted
-  the leave-one-generator-out median AUC of the clip-probe from 0.946 to 0.963 (bench/aigen.py).
+  and tokens (``embn``, ``tokn``) keep pixel-level traces that the resize removes (format-1 heads).
 * ``rigid_pair`` returns the embedding of the image and of the image plus fixed-seed Gaussian
   noise (sigma 0.03 in [0,1] units): RIGID's training-free signal is how far the two move apart.
-* Speed: 0.13 s per forward on one core of this machine (measured, int8, batch 1).
+* Format-2 heads use tower.py instead (every block's output from the same forward).
 """
 from __future__ import annotations
 

@@ -8,8 +8,8 @@ Design
   level) is used only to split data (leave-one-generator-out) and for the family label.
 * ``FeatureCache`` stores, per file sha256 and protocol variant, the CLIP embedding, the RIGID
   cosine and the spectral features as ``<cache>/<protocol>/<sha[:2]>/<sha>.<variant>.npz``, so
-  the 646-image dev set is embedded once (about 12 min on one core for 8 forwards per image)
-  and heads are iterated on in seconds.
+  the dev set is embedded once and format-1 heads are iterated on in seconds (format 2:
+  features.py).
 """
 from __future__ import annotations
 
@@ -25,15 +25,16 @@ from . import protocol, spectral
 TRAIN_VARIANTS = ("jpeg90", "aug0", "aug1")
 RIGID_VARIANTS = protocol.EVAL_VARIANTS
 
-#: generator folder -> family (attribution classes); anything else synthetic -> "other-diffusion"
+#: generator folder of the ``aigen`` set -> family (attribution classes and leave-one-family-out
+#: folds); ``aigen_modern`` names its family in the manifest. Anything else -> "other-diffusion".
 FAMILY_OF = {
     "biggan": "gan", "crn": "gan", "cyclegan": "gan", "gaugan_spade": "gan", "imle": "gan",
     "stargan": "gan", "stylegan1_lsun": "gan", "stylegan2-ada_ffhq": "gan",
     "sd_v1": "stable-diffusion", "sd_v2_512base": "stable-diffusion", "sd_v2_768v": "stable-diffusion",
     "sd1.x": "stable-diffusion", "sd1.x-finetune": "stable-diffusion", "sd2.x-finetune": "stable-diffusion",
-    "sdxl": "stable-diffusion",
+    "sdxl": "sdxl",
     "dalle2": "dall-e",
-    "ldm_txt2img_256": "other-diffusion", "kandinsky3": "other-diffusion", "stable-cascade": "other-diffusion",
+    "ldm_txt2img_256": "ldm", "kandinsky3": "kandinsky", "stable-cascade": "stable-cascade",
 }
 REAL_WORDS = {"real", "reals", "photo", "photos", "camera", "0_real"}
 FAKE_WORDS = {"synthetic", "fake", "fakes", "ai", "generated", "1_fake"}
@@ -49,6 +50,8 @@ class Item:
     width: int = 0
     height: int = 0
     nbytes: int = 0
+    style: str = ""  # aigen_modern prompt style (content-matched checks only, never a feature)
+    dataset: str = ""  # name of the folder holding the manifest (e.g. aigen, aigen_modern)
 
     @property
     def sha256(self) -> str:
@@ -82,8 +85,14 @@ def load_items(src: str | Path) -> tuple[list[Item], str]:
                 parts = Path(rel).parts
                 group = parts[1] if len(parts) > 2 else parts[0]
                 y = 0 if lab == "real" else 1
-                items.append(Item(root / rel, y, group, family_of(group) if y else None, row.get("format", ""),
-                                  int(row.get("width") or 0), int(row.get("height") or 0), int(row.get("bytes") or 0)))
+                fam = (row.get("family") or "").strip() or family_of(group)
+                fmt = row.get("format") or Path(rel).suffix.lstrip(".").upper().replace("JPG", "JPEG")
+                it = Item(root / rel, y, group, fam if y else None, fmt,
+                          int(row.get("width") or 0), int(row.get("height") or 0), int(row.get("bytes") or 0),
+                          style=row.get("style") or "", dataset=root.name)
+                if row.get("sha256"):
+                    it._sha = row["sha256"]
+                items.append(it)
         return items, f"manifest {src} sha256 {manifest_sha256(src)}"
     if not src.is_dir():
         raise UsageError(f"{src}: no such manifest or folder")
@@ -183,3 +192,13 @@ class FeatureCache:
 
     def matrix(self, items: list[Item], variant: str, key: str) -> np.ndarray:
         return np.stack([np.asarray(self.get(it, variant)[key], np.float32).reshape(-1) for it in items])
+
+
+def load_many(sources) -> tuple[list[Item], list[str]]:
+    """Items of several manifests/folders, concatenated; returns (items, one description per source)."""
+    items, descs = [], []
+    for s in sources:
+        it, d = load_items(s)
+        items += it
+        descs.append(d)
+    return items, descs

@@ -1,15 +1,24 @@
-"""Runtime: one image -> calibrated probability, decision, per-detector scores, family, map.
+"""Runtime: one image -> calibrated probability, decision band, per-detector scores, family, map.
 
 Design
 ------
 ``AigenDetector`` loads a head (``--head`` / ``SLEUTH_AIGEN_HEAD`` / the user head written by
 ``sleuth train enroll`` in ``~/.cache/sleuth/heads/aigen.json`` / the shipped
-``sleuth/data/heads/aigen.json``, in that order), the CLIP encoder from the model registry and
-the NPR weights. Each image goes through the same format-neutral protocol as the training
-data (centre crop <= 512 px, JPEG 90), then: CLIP embedding and tokens of the resized
-view, of the native 224 crop, and the RIGID noisy embedding (3 forwards, ~0.6 s on this CPU), spectral features (~0.04 s), NPR CNN (~0.1-0.3 s in numpy).
-The tile score map is the NPR logit map passed through the NPR Platt map, placed over the
-analysed centre crop (zero outside it).
+``sleuth/data/heads/aigen.json``, in that order) and the CLIP encoder from the model registry.
+
+Heads of format 2 (the shipped one, recipe.py): the image is decoded to RGB (greyscale, alpha,
+16-bit, CMYK and palette images are converted by sleuth.imageio), its centre region of at most
+512x512 px is taken without resizing (a fixed memory and time budget whatever the image size) and
+re-encoded as JPEG 90 (views.analysed); ``crops`` native-resolution 224 px crops of it go through
+ONE forward each of the CLIP tower. Per crop: the ``tower`` probe logit (all block tokens) and the
+``clip-probe`` logit (projection); per region: the ``spectral`` logit. The image logit of a probe is
+the mean over crops; their spread is the crop disagreement. The fused logit (stacking) is the
+calibrated probability. Tile map ``ai-tiles``: each crop's calibrated tower probability over its
+window. Heads of format 1 (v0.1: resized view + native crop + RIGID, NPR) still run unchanged.
+
+Bands (``band``): ``not-enough-signal`` (shorter side under 64 px), ``likely-ai`` (probability above
+``threshold``, no reliability flag), ``uncertain`` (above ``threshold`` with a flag, or between
+``threshold_low`` and ``threshold``), ``no-ai-signal`` (at or below ``threshold_low``).
 """
 from __future__ import annotations
 
@@ -58,6 +67,9 @@ class DetectResult:
     verdict: str
     maps: dict[str, np.ndarray] = field(default_factory=dict)
     error: str | None = None
+    band: str = ""
+    threshold_low: float | None = None
+    crop_scores: list[float] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {"path": self.path, "error": self.error, "probability": round(self.probability, 6),
@@ -65,7 +77,9 @@ class DetectResult:
                 "threshold": round(self.threshold, 6),
                 "detectors": {k: round(v, 6) for k, v in self.detectors.items()}, "fired": self.fired,
                 "family": self.family, "family_probability": None if self.family_probability is None else round(self.family_probability, 4),
-                "family_similarity": self.family_similarity, "reliability": self.reliability}
+                "family_similarity": self.family_similarity, "reliability": self.reliability,
+                "band": self.band, "threshold_low": None if self.threshold_low is None else round(self.threshold_low, 6),
+                "crop_scores": [round(c, 4) for c in self.crop_scores]}
 
 
 class AigenDetector:
@@ -76,6 +90,7 @@ class AigenDetector:
         self.head = heads.load(self.head_path)
         self.model_path = model_path
         self._backbone = None
+        self._tower = None
         self.npr_weights = None
         nd = self.head["detectors"].get("npr")
         if nd and nd.get("weights"):
@@ -101,9 +116,28 @@ class AigenDetector:
         return self._backbone
 
     @property
+    def v2(self) -> bool:
+        return self.head.get("format") == heads.FORMAT2
+
+    @property
+    def tower(self):
+        if self._tower is None:
+            from .tower import ClipTower
+
+            self._tower = ClipTower(self.model_path) if self.model_path else ClipTower.shared()
+        return self._tower
+
+    @property
     def needs_clip(self) -> bool:
         d = self.head["detectors"]
-        return "clip-probe" in d or "rigid" in d or bool(self.head.get("families"))
+        return self.v2 or "clip-probe" in d or "rigid" in d or bool(self.head.get("families"))
+
+    def ensure_encoder(self) -> None:
+        """Load the encoder now (a missing model is one error for a whole run)."""
+        if self.v2:
+            self.tower
+        elif self.needs_clip:
+            self.backbone
 
     @property
     def fpr_target(self) -> float:
@@ -127,6 +161,10 @@ class AigenDetector:
         return feats, m, x
 
     def analyse(self, img, with_map: bool = True) -> DetectResult:
+        if self.v2:
+            from . import runtime2
+
+            return runtime2.analyse(self, img, with_map=with_map)
         if min(img.height, img.width) < 2:  # the NPR convolutions need two pixels a side
             from ..errors import SleuthError
 
@@ -144,13 +182,14 @@ class AigenDetector:
         rel = reliability.assess(img)
         is_ai = prob > thr
         verdict = "uncertain" if rel["level"] == "low" else ("ai-generated" if is_ai else "real")
+        band = reliability.band(prob, thr, None, rel, min(img.width, img.height))
         maps = {}
         if with_map and m is not None:
             maps["ai-tiles"] = self._place(img.rgb.shape[:2], x.shape[:2], m)
         return DetectResult(path=img.path, probability=prob, is_ai=is_ai, fpr_target=self.fpr_target, threshold=thr,
                             detectors=det, fired=fired, family=fam if is_ai else None,
                             family_probability=fp if is_ai else None, family_similarity=sims,
-                            reliability=rel, verdict=verdict, maps=maps)
+                            reliability=rel, verdict=verdict, maps=maps, band=band)
 
     def _place(self, full_hw, crop_hw, m: np.ndarray) -> np.ndarray:
         """Calibrated NPR tile map, resized onto the analysed centre crop of the full image."""

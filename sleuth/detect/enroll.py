@@ -1,7 +1,8 @@
 """``sleuth train enroll NAME DIR``: open-set attribution learns a new generator family.
 
-The family is one unit centroid of the CLIP embeddings of the folder's images (protocol jpeg90
-plus the two augmented copies) and an open-set radius (5th percentile of leave-one-out member
+The family is one unit centroid of the CLIP embeddings of the folder's images (format-2 heads: the
+projections of the head's native crops of the clean view and of the augmented copy; format-1
+heads: protocol jpeg90 plus the two augmented copies) and an open-set radius (5th percentile of leave-one-out member
 cosines minus 0.02). The detector's heads, calibration and threshold are untouched, so
 detection results do not change; only attribution gains a class.
 """
@@ -34,7 +35,14 @@ def enroll(name: str, folder: str | Path, head: str | Path | None = None, out: s
     src = Path(head) if head else default_head_path()
     h = heads.load(src)
     files, _ = iter_image_paths([folder], recursive=True)
-    bb = ClipBackbone.shared()
+    v2 = h.get("format") == heads.FORMAT2
+    bb = None if v2 else ClipBackbone.shared()
+    store = None
+    if v2:
+        from . import views
+        from .features import FeatureStore
+
+        store = FeatureStore()
     E, used, failed = [], 0, 0
     for f in files:
         try:
@@ -45,6 +53,11 @@ def enroll(name: str, folder: str | Path, head: str | Path | None = None, out: s
                 log(exc)
             continue
         key = __import__("hashlib").sha256(rgb.tobytes()).hexdigest()
+        if v2:  # the head's own crops and augmentation (same embedding space as attribution)
+            for v in views.TRAIN_VARIANTS:
+                E.extend(store.compute(rgb, v, key)["emb"])
+            used += 1
+            continue
         for v in TRAIN_VARIANTS:
             E.append(bb.embed(protocol.apply(rgb, v, key=key)))
         used += 1

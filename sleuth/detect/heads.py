@@ -1,4 +1,5 @@
-"""The trained head: per-detector linear heads, Platt maps, fusion, threshold, families.
+"""The trained head (format 1, v0.1; format 2 is built by recipe.py and run by runtime2.py):
+per-detector linear heads, Platt maps, fusion, threshold, families, loading and saving of both.
 
 Design
 ------
@@ -29,12 +30,12 @@ import numpy as np
 from . import calibration as cal
 
 FORMAT = "sleuth-aigen-head/1"
+FORMAT2 = "sleuth-aigen-head/2"  # recipe.py: tower probe + clip-probe + spectral on native crops
 DETECTORS = ("clip-probe", "rigid", "spectral", "npr")
 C_CLIP = 0.05
 C_SPEC = 0.1
 #: which CLIP features the clip-probe reads, "+"-joined: "emb" (512-d projection), "tok" (last-layer
 #: CLS + mean patch token, 1536-d) of the resized view, "embn"/"tokn" the same for the native 224 crop.
-#: LOGO median AUC (bench/aigen.py): emb 0.931, emb+tok 0.946, embn+tokn 0.951, all four 0.963.
 CLIP_FEATURES = "emb+tok+embn+tokn"
 
 
@@ -250,7 +251,7 @@ def load(path: str | Path) -> dict:
         raise ModelNotFoundError("no such detector head file", str(p)) from None
     except (OSError, ValueError) as exc:
         raise ModelNotFoundError(f"unreadable detector head ({exc})", str(p)) from None
-    if head.get("format") != FORMAT:
+    if head.get("format") not in (FORMAT, FORMAT2):
         raise ModelNotFoundError(f"not a {FORMAT} head (format {head.get('format')!r})", str(p))
     return head
 

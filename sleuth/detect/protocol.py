@@ -2,9 +2,9 @@
 
 Design
 ------
-The aigen development data is format-biased: real photos are mostly JPEG, synthetic images
-often PNG, and sizes differ (a width/height/format/filesize baseline alone reaches AUC 0.91 on
-the raw files, see docs/benchmarks.md). Every detector therefore sees pixels that went through
+Format-1 (v0.1) protocol; format-2 heads use views.py. The aigen development data is
+format-biased: real photos are mostly JPEG, synthetic images often PNG, and sizes differ (a
+width/height/format/filesize baseline separates the raw files, see docs/benchmarks.md). Every detector therefore sees pixels that went through
 the same path, at training, in the benchmark *and at inference*:
 
     decode -> RGB (metadata dropped) -> centre-crop to at most 512x512 (no resizing)

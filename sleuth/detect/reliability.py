@@ -4,7 +4,8 @@ Design
 ------
 Flags (any flag -> reliability "low", verdict "uncertain", the score is still given):
 
-* ``tiny``: shorter side under 64 px (the CLIP crop is then mostly up-sampling).
+* ``tiny``: shorter side under 64 px: band ``not-enough-signal`` (the crop is mostly padding).
+* ``small``: shorter side under 256 px: outside what the calibration covers well (thumbnails).
 * ``flat``: more than 70% of pixels have a grey-level gradient under 2 (posters, blank
   frames, logos): neither CLIP semantics nor noise residuals carry information there.
 * ``screenshot``: rendered content: over 40% of horizontally adjacent pixels exactly equal
@@ -13,6 +14,9 @@ Flags (any flag -> reliability "low", verdict "uncertain", the score is still gi
 * ``heavy-compression``: JPEG whose estimated IJG quality (luma quantisation table against the
   standard table) is under 50, or under 0.15 bits per pixel: the high-frequency traces that
   spectral and NPR rely on are quantised away.
+* ``crop-disagreement`` (added by the detector, head format 2; it only turns a positive decision
+  into "uncertain"): the crops' tower logits spread more
+  than the 99th percentile of the development real photos' spread.
 Natural photos at JPEG 75-95 trip none of these (tested on synthetic fixtures).
 """
 from __future__ import annotations
@@ -45,6 +49,8 @@ def assess(img) -> dict:
     h, w = img.height, img.width
     if min(h, w) < 64:
         flags.append("tiny")
+    elif min(h, w) < 256:
+        flags.append("small")
     g = img.gray
     if g.size:
         gx = np.abs(np.diff(g.astype(np.int16), axis=1))
@@ -72,3 +78,36 @@ def assess(img) -> dict:
             flags.append("heavy-compression")
     del cv2
     return {"level": "low" if flags else "ok", "flags": flags, **facts}
+
+
+BANDS = ("likely-ai", "uncertain", "no-ai-signal", "not-enough-signal")
+
+
+def band(prob: float, threshold: float, threshold_low: float | None, rel: dict, short_side: int) -> str:
+    """Decision band of a calibrated probability (edges documented in docs/detect.md).
+
+    Parameters
+    ----------
+    prob : float
+        Calibrated probability of AI generation.
+    threshold : float
+        Decision threshold (target FPR on real photos).
+    threshold_low : float or None
+        Lower band edge (5% FPR); None: no grey zone.
+    rel : dict
+        Output of :func:`assess` (``flags``).
+    short_side : int
+        Shorter image side in pixels.
+
+    Returns
+    -------
+    str
+        One of BANDS.
+    """
+    if short_side < 64:
+        return "not-enough-signal"
+    if prob > threshold:
+        return "uncertain" if rel.get("flags") else "likely-ai"
+    if threshold_low is not None and prob > threshold_low:
+        return "uncertain"
+    return "no-ai-signal"

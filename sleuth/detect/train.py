@@ -1,4 +1,8 @@
-"""``sleuth train aigen``: reproduce the shipped head from a manifest (or a folder).
+"""``sleuth train aigen``: reproduce the shipped head from manifests (or folders).
+
+Format 2 (the shipped head, ``train_aigen2``): every source given, the fn2 views and feature store,
+leave-one-family-out selection and calibration, final fit; see recipe.py. Format 1 (v0.1,
+``train_aigen``, one source, detectors clip-probe/rigid/spectral/npr):
 
 Design
 ------
@@ -113,6 +117,69 @@ def train_aigen(src: str | Path, out: str | Path, *, detectors=DEFAULT_DETECTORS
         "command": command or " ".join(shlex.quote(a) for a in ["sleuth", *sys.argv[1:]]),
         "data": desc, "protocol": protocol.PROTOCOL_VERSION, "train_variants": list(TRAIN_VARIANTS),
         "seed": seed, "fpr_target": fpr,
+    }
+    heads.save(head, out)
+    return head
+
+
+def train_aigen2(sources, out: str | Path, *, detectors=("tower", "clip-probe", "spectral"), fpr: float = 0.01,
+                 cache_dir: str | Path | None = None, seed: int = 0, command: str | None = None,
+                 log: Callable[[str], None] | None = None, configs=None) -> dict:
+    """Train a ``sleuth-aigen-head/2`` head from one or more manifests/folders (recipe.py).
+
+    Parameters
+    ----------
+    sources : list of path
+        MANIFEST.csv files or folders with real/ and synthetic/ sub-folders.
+    out : path
+        Head JSON to write (atomically).
+    detectors : sequence of str
+        ``tower`` plus any of ``clip-probe``, ``spectral``.
+    fpr : float
+        Target false-positive rate of the decision threshold on real photos.
+    cache_dir : path, optional
+        Feature store root (default ``~/.cache/sleuth/features``).
+    seed : int
+        Seed of the fold assignment of real photos.
+    command : str, optional
+        Command line recorded in the head's provenance.
+    log : callable, optional
+        Progress messages.
+    configs : list, optional
+        Tower configurations to select from (default recipe.grid()).
+
+    Returns
+    -------
+    dict
+        The head as written (plus private ``_`` keys).
+    """
+    import datetime
+
+    from . import lofo, recipe, views
+    from .dataset import load_many
+    from .features import FeatureStore
+
+    log = log or (lambda m: None)
+    items, descs = load_many(sources)
+    y = np.asarray([it.label for it in items])
+    log(f"{len(items)} items ({int(y.sum())} AI, {int((1 - y).sum())} real) from {len(descs)} source(s)")
+    store = FeatureStore(cache_dir)
+    store.fill(items, views.TRAIN_VARIANTS, progress=lambda i, n: log(f"features {i}/{n}") if i % 100 == 0 or i == n else None)
+    data = recipe.load_data(store, items, protocols=("c320q90",), log=log)
+    folds = lofo.make_folds(items, seed=seed)
+    res = recipe.run_lofo(data, folds, configs or recipe.grid(), fpr=fpr, log=log, detectors=detectors)
+    head = recipe.fit_final(data, res, fpr=fpr, detectors=detectors)
+    fams, attr = recipe.attribution(data)
+    head["families"], head["attribution"] = fams, attr
+    head["oof"].update(recipe.oof_figures(items, y, res))
+    head["selection"] = {"grid": [[bs, lam, round(s, 6)] for (bs, lam), s in res["grid"].items()], "selected": list(res["config"]),
+                         "fusion_sets": {k: round(v, 6) for k, v in res["fusion_grid"].items()},
+                         "fused": res["fused_detectors"],
+                         "criterion": "mean of pooled AUC, content-matched AUC and TPR at the fold's 1%-FPR decision (c320q90, out-of-fold)"}
+    head["provenance"] = {
+        "command": command or " ".join(shlex.quote(a) for a in ["sleuth", *sys.argv[1:]]),
+        "data": descs, "protocol": views.PROTOCOL_VERSION, "train_variants": list(views.TRAIN_VARIANTS),
+        "seed": seed, "fpr_target": fpr, "date": datetime.date.today().isoformat(),
     }
     heads.save(head, out)
     return head
