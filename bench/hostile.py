@@ -180,7 +180,7 @@ def run_scan(paths: list[str], tier: str, jobs: int) -> dict:
         analyzer_failures += bool(failures(rep))
     wall = time.perf_counter() - t0
     times = [s["seconds"] for s in stats.values() if "seconds" in s and not s.get("killed")]
-    peak = max((s.get("peak_rss", 0) for s in stats.values()), default=0)
+    peak = max((max(s.get("peak_rss") or 0, s.get("rss_at_kill") or 0) for s in stats.values()), default=0)
     return {"files": len(paths), "crashes": crash_files, "hangs": [], "over_budget": over, "worker_deaths": deaths,
             "errors": errors, "analyzer_failures": analyzer_failures, "times": times, "peak_rss": peak, "wall": wall}
 
@@ -281,7 +281,7 @@ def main() -> None:
           "Crash: an exception that is not sleuth's one-line error, or a dead process/worker. Hang: a file the "
           "command did not finish within the threshold (the child is killed). Stopped by budget: a file sleuth's "
           "own per-file time budget stopped (one-line error, batch goes on). Peak RSS: scan = the largest "
-          "worker's lifetime maximum; child commands = the child's; exiftool = the largest child process. "
+          "worker's lifetime maximum (a worker stopped by the budget: its last sample); child commands = the child's; exiftool = the largest child process. "
           "exiftool has no per-file times (one batch run). Limits in force: docs/limits.md.\n")
     bad = {k: v for k, v in details.items() if v["crashes"] or v["hangs"]}
     if bad:
