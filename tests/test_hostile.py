@@ -281,7 +281,9 @@ def test_6_tiny_image_failures_are_visible(tmp_path):
 
 # ---------------------------------------------------------------- 7. workers that die
 
-def test_7_killed_worker_loses_only_its_file(tmp_path):
+def test_7_killed_worker_loses_only_its_file(tmp_path, monkeypatch):
+    # (the old pool learnt extra analyzers only from this variable; the new one is told directly)
+    monkeypatch.setenv("SLEUTH_ANALYZER_MODULES", "tests.test_hostile")
     paths = _files(tmp_path, 8, bad_at=3)
     reps = list(scan_many(paths, jobs=2, analyzers=["test-die"]))
     assert [r.path for r in reps] == paths
