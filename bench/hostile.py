@@ -169,6 +169,7 @@ def run_scan(paths: list[str], tier: str, jobs: int) -> dict:
         e = rep.error or ""
         if "time budget" in e:
             over += 1
+            crash_files.setdefault("_stopped", []).append(rep.path)
         elif "worker process died" in e or "memory limit" in e:
             deaths += 1
             crash_files[rep.path] = e
@@ -180,8 +181,9 @@ def run_scan(paths: list[str], tier: str, jobs: int) -> dict:
         analyzer_failures += bool(failures(rep))
     wall = time.perf_counter() - t0
     times = [s["seconds"] for s in stats.values() if "seconds" in s and not s.get("killed")]
-    peak = max((s.get("peak_rss", 0) for s in stats.values()), default=0)
-    return {"files": len(paths), "crashes": crash_files, "hangs": [], "over_budget": over, "worker_deaths": deaths,
+    peak = max((max(s.get("peak_rss") or 0, s.get("rss_at_kill") or 0) for s in stats.values()), default=0)
+    stopped = crash_files.pop("_stopped", [])
+    return {"files": len(paths), "crashes": crash_files, "hangs": [], "stopped": stopped, "over_budget": over, "worker_deaths": deaths,
             "errors": errors, "analyzer_failures": analyzer_failures, "times": times, "peak_rss": peak, "wall": wall}
 
 
@@ -194,7 +196,7 @@ def run_exiftool(folder: Path, n: int) -> dict | None:
              "print(r.returncode, time.perf_counter() - t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024)")
     out = WORK / "exiftool"
     r0 = subprocess.run([sys.executable, "-c", probe.replace("sys.argv[0]", repr(str(out))), "nice", "-n", "10",
-                         "exiftool", "-json", "-q", "-q", "-r", str(folder)], capture_output=True, text=True, timeout=3600)
+                         "exiftool", "-json", "-q", "-q", "-r", "-ext", "*", str(folder)], capture_output=True, text=True, timeout=3600)
     code, wall, rss = r0.stdout.split()
     r = subprocess.CompletedProcess([], int(code), stdout=(WORK / "exiftool.json").read_bytes())
     wall = float(wall)
@@ -228,6 +230,8 @@ def main() -> None:
     ap.add_argument("--hang-s", type=float, default=120.0, help="a child file over this many seconds is a hang")
     ap.add_argument("--commands", default="scan-fast,scan,detect,forensics,verify,exiftool,pillow")
     ap.add_argument("--no-write", action="store_true", help="print the table, do not touch docs/benchmarks.md")
+    ap.add_argument("--merge", action="store_true",
+                    help="rerun only --commands and keep the other rows of the last run (same corpus: seeded)")
     ap.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.child:
@@ -235,6 +239,8 @@ def main() -> None:
         return
     from sleuth.bench.hostile_corpus import make_corpus
 
+    saved = WORK.parent / "hostile-results.json"
+    old = json.loads(saved.read_text()) if a.merge and saved.exists() else {"rows": [], "details": {}}
     if WORK.exists():
         shutil.rmtree(WORK)
     t0 = time.perf_counter()
@@ -265,12 +271,20 @@ def main() -> None:
         name = {"scan-fast": "sleuth scan --fast", "scan": "sleuth scan (full tier)", "exiftool": "exiftool -json (peer)",
                 "pillow": "Pillow open+load (peer)"}.get(cmd, f"sleuth {cmd}")
         rows.append(_row(name, r))
-        details[name] = {"crashes": r["crashes"], "hangs": r["hangs"]}
+        details[name] = {"crashes": r["crashes"], "hangs": r["hangs"], "stopped": r.get("stopped", [])}
         print(f"{cmd}: {rows[-1]} ({time.perf_counter() - t1:.0f} s)", file=sys.stderr, flush=True)
+    if a.merge:
+        names = {r["command"] for r in rows}
+        rows = [r for r in old["rows"] if r["command"] not in names] + rows
+        details = {**{k: v for k, v in old["details"].items() if k not in names}, **details}
+    cmdline = "bench/hostile.py " + " ".join(sys.argv[1:])
+    if a.merge and old.get("command"):
+        cmdline = f"{old['command']}`, then `{cmdline}"
+    saved.write_text(json.dumps({"rows": rows, "details": details,
+                                 "command": cmdline if not a.merge else old.get("command", cmdline)}, indent=1))
     by_case: dict[str, int] = {}
     for c in cases:
         by_case[c.case] = by_case.get(c.case, 0) + 1
-    cmdline = "bench/hostile.py " + " ".join(sys.argv[1:])
     md = (f"Corpus: {len(paths)} generated files ({', '.join(f'{v} {k}' for k, v in by_case.items())}), scale "
           f"`{a.scale}`, made in {made:.0f} s by `sleuth.bench.hostile_corpus.make_corpus` (seed 0). "
           f"`scan --fast`, Pillow and exiftool see every file; the full tier, detect, forensics and verify see "
@@ -281,7 +295,7 @@ def main() -> None:
           "Crash: an exception that is not sleuth's one-line error, or a dead process/worker. Hang: a file the "
           "command did not finish within the threshold (the child is killed). Stopped by budget: a file sleuth's "
           "own per-file time budget stopped (one-line error, batch goes on). Peak RSS: scan = the largest "
-          "worker's lifetime maximum; child commands = the child's; exiftool = the largest child process. "
+          "worker's lifetime maximum (a worker stopped by the budget: its last sample); child commands = the child's; exiftool = the largest child process. "
           "exiftool has no per-file times (one batch run). Limits in force: docs/limits.md.\n")
     bad = {k: v for k, v in details.items() if v["crashes"] or v["hangs"]}
     if bad:
@@ -289,6 +303,10 @@ def main() -> None:
             f"- {k}: {', '.join(f'{Path(p).name} ({s})' for p, s in list(v['crashes'].items())[:10])}"
             f"{' hangs: ' + ', '.join(Path(h).name for h in v['hangs'][:10]) if v['hangs'] else ''}\n"
             for k, v in bad.items())
+    stopped = {k: v["stopped"] for k, v in details.items() if v.get("stopped")}
+    if stopped:
+        md += "\nStopped by the time budget:\n\n" + "".join(
+            f"- {k}: {', '.join(Path(p).name for p in v[:10])}\n" for k, v in stopped.items())
     print(md)
     if not a.no_write:
         write_section("hostile", md)

@@ -9,10 +9,18 @@ Design
   converted, EXIF orientation applied...).
 * Formats: whatever Pillow decodes (JPEG, PNG, WebP, GIF, TIFF, BMP, AVIF on Pillow >= 11.2)
   plus HEIC/HEIF through pillow-heif, registered lazily.
-* Limits: a maximum pixel count (default 100 MP, ``SLEUTH_MAX_PIXELS`` or argument),
-  checked from the header *before* decoding, and Pillow's decompression-bomb guard turned
-  into a one-line :class:`~sleuth.errors.ImageLoadError`. Files larger than
-  ``max_bytes`` (default 512 MiB) are refused before reading.
+* Limits (all in docs/limits.md): a maximum pixel count (default 100 MP, ``SLEUTH_MAX_PIXELS``
+  or argument) checked from the header *before* decoding, with Pillow's decompression-bomb
+  guard turned into a one-line :class:`~sleuth.errors.ImageLoadError`; a PNG whose bytes cannot
+  hold its declared pixels (deflate's best ratio) and a JPEG with more than ``MAX_JPEG_SCANS``
+  scans are refused before decoding; files larger than ``max_bytes`` (default 512 MiB) are
+  refused before reading, and only regular files are read (``fstat`` on the opened
+  descriptor: FIFOs, devices and sockets are refused, never read).
+* ``lazy=True`` reads only the header; pixels are decoded on first access, so metadata-only
+  analyzers (the fast tier) never decode a 100 MP image.
+* :func:`walk_inputs` expands folders: regular files only, symbolic links followed within the
+  scanned folder (``follow_links`` for the rest), loops and dangling links reported, every
+  skipped entry listed.
 * Every failure is an ImageLoadError whose message names the file and the reason.
 """
 from __future__ import annotations

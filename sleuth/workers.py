@@ -205,10 +205,12 @@ class WorkerPool:
                 why = self._over_limit(w, now)
                 if why:
                     i, path = w.task
+                    rss = _rss(w.proc.pid)
                     self._kill(w)
                     self.workers.remove(w)
                     self.restarts += 1
-                    results[i] = (_error_report(path, why), {"seconds": now - (w.started or w.sent), "killed": True})
+                    results[i] = (_error_report(path, why), {"seconds": now - (w.started or w.sent), "killed": True,
+                                                              "rss_at_kill": rss})
             while out in results:
                 rep, stats = results.pop(out)
                 yield paths[out], rep, stats

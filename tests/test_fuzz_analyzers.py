@@ -78,3 +78,32 @@ def test_random_bytes_give_clean_errors(data):
 def test_truncated_prefixes(cut):
     for s in SEEDS:
         _check(s[:cut])
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(mutated())
+def test_mutated_files_fast_tier_lazy_decode(data):
+    """The fast tier decodes pixels on demand: a decode failure is the file's one-line error,
+    never an analyzer crash, and the metadata evidence found before it is kept."""
+    rep = scan(data, FAST, tier="fast", keep_maps=False)
+    if rep.error:
+        assert "\n" not in rep.error
+    for e in rep.evidence:
+        assert not e.summary.startswith("analyzer failed"), e.summary
+    rep.to_dict()
+
+
+_TEXT = st.text(alphabet=st.sampled_from(list('abc:, "\\\nStep0123456789<>/=[]{}')), max_size=400)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_TEXT)
+def test_text_parsers_never_raise_and_stay_bounded(text):
+    from sleuth.provenance import generator, meta
+
+    p = generator.parse_a1111(text)
+    assert len(p["settings"]) <= generator.MAX_SETTINGS
+    generator.parse_settings(text)
+    doc = meta.parse_xmp("<x:xmpmeta xmlns:x='adobe:ns:meta/'>" + text)
+    assert all(len(v) <= meta.MAX_XMP_VALUE for v in doc.values.values())
+    meta.xmp_history(text + "History")

@@ -281,7 +281,9 @@ def test_6_tiny_image_failures_are_visible(tmp_path):
 
 # ---------------------------------------------------------------- 7. workers that die
 
-def test_7_killed_worker_loses_only_its_file(tmp_path):
+def test_7_killed_worker_loses_only_its_file(tmp_path, monkeypatch):
+    # (the old pool learnt extra analyzers only from this variable; the new one is told directly)
+    monkeypatch.setenv("SLEUTH_ANALYZER_MODULES", "tests.test_hostile")
     paths = _files(tmp_path, 8, bad_at=3)
     reps = list(scan_many(paths, jobs=2, analyzers=["test-die"]))
     assert [r.path for r in reps] == paths
@@ -484,3 +486,18 @@ def test_pipeline_stats_peak_rss_per_worker(tmp_path):
     peaks = [s["peak_rss"] for s in stats.values() if "peak_rss" in s]
     assert peaks and max(peaks) < 1.5 * 2**30  # fast tier over the hostile corpus
     assert max(s["seconds"] for s in stats.values() if "seconds" in s) < pipeline.DEFAULT_TIME_BUDGET["fast"]
+
+
+def test_5_index_stores_undecodable_paths(tmp_path):
+    from sleuth.copydetect.index import CopyIndex
+
+    d = tmp_path / "odd"
+    d.mkdir()
+    bad = os.path.join(os.fsencode(d), hc.BAD_UTF8_NAME)
+    with open(bad, "wb") as fh:
+        fh.write(encode(natural_image(64, 64, seed=31), "PNG"))
+    idx = CopyIndex.create_or_open(tmp_path / "idx", ["pdq"], local_features=False)
+    res = idx.add([os.fsdecode(bad)])
+    assert len(res.added) == 1 and not res.skipped
+    info = idx.info([res.added[0][0]])[res.added[0][0]]
+    assert "\ufffd" in info["path"] and bytes.fromhex(info["labels"]["path_bytes_hex"]) == bad

@@ -118,3 +118,44 @@ def test_directory_loop_reported(tmp_path):
     files, problems = iter_image_paths([tmp_path], recursive=True)
     assert files.count(str(d / "x.png")) == 1
     assert any("loop" in why for _, why in problems)
+
+
+def test_lazy_load_reads_the_header_only_and_decodes_on_demand():
+    arr = natural_image(40, 100)
+    im = Image.fromarray(arr)
+    exif = im.getexif()
+    exif[0x0112] = 6
+    buf = io.BytesIO()
+    im.save(buf, "JPEG", exif=exif.tobytes())
+    img = load_image(buf.getvalue(), lazy=True)
+    assert not img.decoded and (img.width, img.height) == (40, 100)  # orientation known from the header
+    assert img.rgb.shape == (100, 40, 3) and img.decoded
+
+
+def test_lazy_decode_error_is_kept_and_one_line():
+    data = encode(natural_image(64, 64), "PNG")[:300]
+    img = load_image(data, lazy=True)
+    with pytest.raises(ImageLoadError) as ei:
+        img.rgb  # noqa: B018
+    assert img.decode_error is ei.value and "\n" not in str(ei.value)
+    with pytest.raises(ImageLoadError):
+        img.alpha  # noqa: B018 - the same error again, no second decode
+
+
+def test_png_text_after_idat_found_without_decoding():
+    from PIL import PngImagePlugin
+
+    from sleuth.provenance import meta
+
+    info = PngImagePlugin.PngInfo()
+    info.add_text("parameters", "a cat\nSteps: 20, Seed: 5", zip=True)
+    data = bytearray(encode(natural_image(32, 32), "PNG", pnginfo=info))
+    # move the zTXt chunk after IDAT (tools append metadata at the end)
+    z = data.find(b"zTXt") - 4
+    n = int.from_bytes(data[z:z + 4], "big") + 12
+    chunk = bytes(data[z:z + n])
+    del data[z:z + n]
+    iend = data.find(b"IEND") - 4
+    data[iend:iend] = chunk
+    img = load_image(bytes(data), lazy=True)
+    assert meta.png_text(img)["parameters"].startswith("a cat") and not img.decoded

@@ -3,7 +3,9 @@
 Used by the tests (``scale="small"``: a few dozen files, each decoded in well under a second by
 a correct reader) and by ``bench/hostile.py`` (``scale="full"``: the cases at the sizes the
 issue reports plus at least 2,000 mutated files). Every file is produced from a seed; nothing
-is downloaded. ``make_corpus`` returns one :class:`Case` per file naming the case it
+is downloaded; the files are byte-identical from run to run except the mutations of the
+C2PA-signed seed (its throw-away key and signature are made fresh each time), so counts of
+one-line errors over the mutated files vary by about 1%. ``make_corpus`` returns one :class:`Case` per file naming the case it
 exercises, so a report can be traced back to the hostile construction that produced it.
 
 Cases

@@ -149,6 +149,17 @@ class _GuardedCursor:
         return iter(self.fetchall())
 
 
+def _storable(path: str, labels_json: str) -> tuple[str, str]:
+    """A path SQLite can store (text must be valid UTF-8): undecodable bytes become U+FFFD and
+    the exact bytes go into the row's labels as ``path_bytes_hex``."""
+    from ..imageio import display_path, path_bytes_hex
+
+    raw = path_bytes_hex(path)
+    if raw is None:
+        return path, labels_json
+    return display_path(path), json.dumps({**json.loads(labels_json), "path_bytes_hex": raw})
+
+
 def _stderr_line(msg: str) -> None:
     import sys
 
@@ -492,6 +503,7 @@ class CopyIndex:
         db.execute("BEGIN IMMEDIATE")
         try:
             for p, sha, w, h, nbytes, vecs, quality, local in pending:
+                p, lab_p = _storable(p, lab)
                 if skip_duplicates:
                     row = db.execute("SELECT id FROM images WHERE sha256=? AND role=?", (sha, role)).fetchone()
                     if row:
@@ -499,7 +511,7 @@ class CopyIndex:
                             res.duplicates.append((p, int(row[0])))
                         continue
                 cur = db.execute("INSERT INTO images(path, sha256, width, height, bytes, added, labels, role, pdq_quality) "
-                                 "VALUES (?,?,?,?,?,?,?,?,?)", (p, sha, w, h, nbytes, time.time(), lab, role, quality))
+                                 "VALUES (?,?,?,?,?,?,?,?,?)", (p, sha, w, h, nbytes, time.time(), lab_p, role, quality))
                 iid = int(cur.lastrowid)
                 for d, v in vecs.items():
                     db.execute("INSERT INTO vectors(id, descriptor, data) VALUES (?,?,?)", (iid, d, np.ascontiguousarray(v).tobytes()))

@@ -3,8 +3,8 @@ IPTC DigitalSourceType, and the inconsistencies a forensic examiner looks for.
 
 Design
 ------
-* Reads EXIF through Pillow (base, Exif, GPS and IFD1 directories), the XMP packet from the raw
-  bytes (regex, bounded; see ``meta``), and legacy IPTC-IIM. Never raises on malformed data:
+* Reads EXIF through Pillow (base, Exif, GPS and IFD1 directories), the XMP packet (parsed by
+  an XML parser with caps; see ``meta``), and legacy IPTC-IIM. Never raises on malformed data:
   what could not be read is listed in ``details.problems``.
 * ``details`` always uses the contract names ``make``, ``model``, ``software`` and
   ``digital_source_type`` (IPTC vocabulary term, e.g. ``trainedAlgorithmicMedia``; the full URI
@@ -14,16 +14,15 @@ Design
   - the software field or XMP history names an image editor;
   - the EXIF thumbnail differs from the image: mean absolute difference > 20 grey levels
     against the image resized to the thumbnail, best of stretched / letterboxed framing and
-    three orientations (cameras do all of these). The 24 camera JPEGs in ../shared/data score
-    0.8-15 (median ~5); a crop, a pasted object or a replaced image scores 25+ in our tests;
+    three orientations (cameras do all of these); the threshold and the scores behind it are in
+    docs/benchmarks.md (section provenance);
   - modification time differs from the original capture time;
   - IPTC DigitalSourceType says AI while EXIF claims a camera.
 * Verdict: ``absent`` (no EXIF, XMP or IPTC), ``ai-generated`` (DigitalSourceType is
   trainedAlgorithmicMedia / compositeWithTrainedAlgorithmicMedia / algorithmicMedia /
   compositeSynthetic), ``edited`` (an inconsistency or an editor), ``camera`` (make or model
   and nothing else to say), otherwise ``present``. Metadata is a claim: strength at most
-  ``moderate`` (``weak`` for a bare camera claim). Cost: < 1 ms, plus ~2 ms for the thumbnail
-  comparison on a 1 MP JPEG that has one.
+  ``moderate`` (``weak`` for a bare camera claim).
 """
 from __future__ import annotations
 
