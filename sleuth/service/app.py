@@ -7,7 +7,7 @@ are served from local files, so they work offline):
   optional ``urls`` fields when URL fetch is on; query ``analyzers`` (comma list) and ``fast``.
   Answers the list of stored reports, each with its ``id`` and ``links``.
 * ``GET /v1/reports/{id}``, ``GET /v1/reports/{id}/maps/{name}``: a stored report and its heatmaps.
-* ``GET /v1/analyzers``, ``GET /v1/info`` (limits, whether a key is needed; no key needed).
+* ``GET /v1/analyzers``; ``GET /info`` (limits, whether a key is needed; outside /v1, no key).
 * ``GET /healthz`` (the process answers), ``GET /readyz`` (workers and database), ``GET /metrics``.
 * ``POST /api/scan`` and ``/api/scan/html``: the v0.1 routes, deprecated; same checks as /v1.
 
@@ -269,7 +269,7 @@ def _routes_meta(app: FastAPI, state: _State) -> None:
                               redoc_js_url="/static/vendor/redoc/redoc.standalone.js",
                               redoc_favicon_url="/static/swagger/favicon-32x32.png", with_google_fonts=False)
 
-    @app.get("/v1/info", response_model=ServerInfo, tags=["v1"])
+    @app.get("/info", response_model=ServerInfo, tags=["operations"])
     def info() -> ServerInfo:
         """Limits and whether a key is needed (no key needed for this route)."""
         s = state.s
