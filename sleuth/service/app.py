@@ -298,6 +298,14 @@ def _names(analyzers: str | None, fast: bool, kind: str | None) -> tuple[list[st
     return names, tier
 
 
+def _legacy_names(analyzers: str | None, fast: bool) -> tuple[list[str] | None, str]:
+    """v0.1 answered an unknown analyzer with 400; its deprecated routes still do."""
+    try:
+        return _names(analyzers, fast, None)
+    except UsageError as exc:
+        raise RequestError(400, str(exc)) from None
+
+
 def _routes_v1(app: FastAPI, state: _State) -> None:
     auth = _authenticate(state)
 
@@ -360,7 +368,7 @@ def _routes_legacy(app: FastAPI, state: _State) -> None:
     async def legacy_scan(request: Request, key: dict = Depends(auth), analyzers: str | None = Query(None),
                           fast: bool = Query(False)) -> JSONResponse:
         """Deprecated v0.1 route: the report list, per-file errors inside the reports (status 200)."""
-        names, tier = _names(analyzers, fast, None)
+        names, tier = _legacy_names(analyzers, fast)
         reps = await _scan_request(request, state, key, names, tier, legacy=True)
         return JSONResponse(reps, headers={"Deprecation": "true", "Link": '</v1/scan>; rel="successor-version"'})
 
@@ -371,7 +379,7 @@ def _routes_legacy(app: FastAPI, state: _State) -> None:
         """Deprecated v0.1 route: the self-contained HTML report."""
         from .render import legacy_html
 
-        names, tier = _names(analyzers, fast, None)
+        names, tier = _legacy_names(analyzers, fast)
         reps = await _scan_request(request, state, key, names, tier, legacy=True)
         return HTMLResponse(legacy_html(reps, state.store))
 
