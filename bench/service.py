@@ -13,8 +13,10 @@ Design
 * Load: an asyncio httpx client per virtual user, each sending requests back to back for
   ``--duration`` seconds; each request draws (seeded) one of: fast tier + small JPEG, full tier
   + small JPEG, fast tier + 12 MP JPEG, full tier + 12 MP JPEG, with weights ``--mix``. A 503
-  answer is a deliberate refusal (queue full): the client waits its Retry-After (capped at 2 s)
-  and goes on. Every other 5xx and every transport error is counted as a failure.
+  answer is a deliberate refusal (queue full): the client waits its Retry-After (capped at
+  ``--retry-cap`` s, default 10) and goes on, as a well-behaved client does. Every other 5xx and every transport error is counted as a failure.
+* Before the load, one client sends ``--idle-n`` requests of each kind in turn to the idle
+  server: the service time that the queueing under load adds to.
 * Reported: requests, answers by class, 5xx other than 503, throughput of completed scans,
   p50/p95 latency of completed scans per request kind, peak RSS of the server process tree
   (server + workers, sampled every 0.25 s with psutil).
@@ -125,6 +127,9 @@ def tree_rss(proc: psutil.Process) -> int:
     return total
 
 
+args_retry_cap = 10.0
+
+
 async def client(base, path, headers, images, weights, until, rng, out):
     async with httpx.AsyncClient(timeout=600) as c:
         while time.monotonic() < until:
@@ -136,7 +141,7 @@ async def client(base, path, headers, images, weights, until, rng, out):
                 r = await c.post(url, headers=headers, files={"files": (f"{size}.jpg", images[size], "image/jpeg")})
                 out.append((kind, r.status_code, time.monotonic() - t0))
                 if r.status_code == 503:
-                    await asyncio.sleep(min(2.0, float(r.headers.get("retry-after", "1"))))
+                    await asyncio.sleep(min(args_retry_cap, float(r.headers.get("retry-after", "1"))))
             except httpx.HTTPError as exc:
                 out.append((kind, f"error:{type(exc).__name__}", time.monotonic() - t0))
                 await asyncio.sleep(0.5)
@@ -191,19 +196,37 @@ def summarise(name: str, out: list, peak: int, capped: bool, duration: float) ->
     return row, kinds
 
 
-def run_one(name, starter, images, args, tmp) -> tuple[dict, list[dict]]:
+def idle_probe(name, base, path, headers, images, n: int) -> list[dict]:
+    """Latency of each request kind with one client and an idle server (``n`` sequential requests)."""
+    rows = []
+    for kind in KINDS:
+        tier, size = kind.split("-")
+        ts, codes = [], []
+        for _ in range(n):
+            t0 = time.monotonic()
+            r = httpx.post(f"{base}{path}" + ("?fast=true" if tier == "fast" else ""), headers=headers, timeout=600,
+                           files={"files": (f"{size}.jpg", images[size], "image/jpeg")})
+            ts.append(time.monotonic() - t0)
+            codes.append(r.status_code)
+        rows.append({"server": name, "kind": kind, "statuses": ",".join(map(str, codes)),
+                     "median s": statistics.median(ts)})
+    return rows
+
+
+def run_one(name, starter, images, args, tmp) -> tuple[dict, list[dict], list[dict]]:
     port = free_port()
     proc, headers, path = starter(tmp, port)
     base = f"http://127.0.0.1:{port}"
     try:
         wait_healthy(base)
+        idle = idle_probe(name, base, path, headers, images, args.idle_n) if args.idle_n else []
         out, peak, capped = asyncio.run(load(base, path, headers, images, args, proc))
     finally:
         for p in psutil.Process(proc.pid).children(recursive=True) if proc.poll() is None else []:
             p.kill()
         proc.kill()
         proc.wait(30)
-    return summarise(name, out, peak, capped, args.duration)
+    return (*summarise(name, out, peak, capped, args.duration), idle)
 
 
 def main() -> None:
@@ -215,25 +238,33 @@ def main() -> None:
     ap.add_argument("--rss-cap-gb", type=float, default=6.0)
     ap.add_argument("--grace", type=float, default=30.0, help="Seconds after the end to let requests finish.")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--idle-n", type=int, default=2, help="Sequential requests per kind before the load (0: none).")
+    ap.add_argument("--retry-cap", type=float, default=10.0, help="Longest wait after a 503 (its Retry-After, capped).")
     ap.add_argument("--no-write", action="store_true", help="Print, do not write docs/benchmarks.md.")
     args = ap.parse_args()
+    global args_retry_cap
+    args_retry_cap = args.retry_cap
     images = make_images(args.seed)
-    rows, kinds = [], []
+    rows, kinds, idles = [], [], []
     with tempfile.TemporaryDirectory() as tmp:
         for name, starter in (("sleuth serve v1", lambda t, p: start_v1(t, p, args.workers)),
                               ("v0.1 /api/scan (peer)", start_v01)):
-            row, k = run_one(name, starter, images, args, Path(tmp))
+            row, k, idle = run_one(name, starter, images, args, Path(tmp))
             rows.append(row)
             kinds += k
+            idles += idle
             print(md_table([row]), flush=True)
     md = (f"Command: `.venv/bin/python bench/service.py --clients {args.clients} --duration {args.duration:g} "
-          f"--workers {args.workers} --grace {args.grace:g}` (issue size: 50 clients, 60 s). Loopback, both servers in the same run, "
+          f"--workers {args.workers} --grace {args.grace:g} --retry-cap {args.retry_cap:g}` (issue size: 50 clients, 60 s). Loopback, both servers in the same run, "
           f"one after the other; request mix fast-small/full-small/fast-12mp/full-12mp = "
           f"{'/'.join(f'{w:g}' for w in args.mix)}; small = 320x240 JPEG, 12 MP = 4000x3000 JPEG. "
           "v1: default limits (queue 8), rate limit off for the bench key. A 503 is a deliberate "
           "refusal with Retry-After; latencies are of completed scans only; 'unfinished' = still "
           f"running {args.grace:g} s after the end. The machine (2 cores) was shared with other jobs.\n\n"
-          + md_table(rows, floatfmt=".2f") + "\nLatency by request kind:\n\n" + md_table(kinds, floatfmt=".2f"))
+          + md_table(rows, floatfmt=".2f") + "\nLatency by request kind under the load:\n\n" + md_table(kinds, floatfmt=".2f")
+          + (f"\nThe same kinds with one client on the idle server before the load ({args.idle_n} sequential "
+             "requests each, median; the first request of a server also loads its models):\n\n"
+             + md_table(idles, floatfmt=".2f") if idles else ""))
     print(md)
     if not args.no_write:
         print("wrote", write_section("service", md))

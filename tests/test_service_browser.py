@@ -126,3 +126,27 @@ def test_copy_match_side_by_side(browser, server, tmp_path):
     assert pair.locator("img").count() == 2 and pair.locator(".region").count() >= 1
     assert "a copy" in page.locator("article.card").first.inner_text()
     page.screenshot(path=str(ARTIFACTS / "service-copy-match.png"), full_page=True)
+
+
+def test_keyed_server_page_asks_for_the_key(browser, tmp_path, image):
+    from sleuth.service.store import Store
+
+    _, key = Store(tmp_path).create_key("desk")
+    with live_server(settings(tmp_path, workers=1)) as (url, _):
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.goto(url + "/")
+        page.wait_for_selector("#keybox:not([hidden])")
+        page.check("#fast")
+        page.set_input_files("#files", str(image))
+        assert "API key" in page.locator("#status").inner_text()  # asked for the key, nothing sent
+        page.fill("#apikey", key)
+        page.set_input_files("#files", str(image))
+        try:
+            page.wait_for_selector("article.card dl.verdict", timeout=60_000)
+        except Exception:
+            raise AssertionError(page.locator("#status").inner_text() + " | " + page.locator("#results").inner_text())
+        with page.expect_popup() as pop:  # the stored JSON needs the key too: fetched, opened as a blob
+            page.locator("article.card a.json").first.click()
+        popup = pop.value
+        popup.wait_for_load_state()
+        assert json.loads(popup.inner_text("body"))["path"] == "harbour.jpg"

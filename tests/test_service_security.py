@@ -56,7 +56,7 @@ def test_no_key_wrong_key_revoked_key_401(keyed):
     assert httpx.get(f"{url}/v1/analyzers", headers=auth(other)).status_code == 200
     Store(d).revoke_key("temp")
     assert httpx.get(f"{url}/v1/analyzers", headers=auth(other)).status_code == 401
-    assert httpx.get(f"{url}/healthz").status_code == 200 and httpx.get(f"{url}/v1/info").json()["auth"] is True
+    assert httpx.get(f"{url}/healthz").status_code == 200 and httpx.get(f"{url}/info").json()["auth"] is True
 
 
 def test_wrong_host_400_before_anything(keyed):

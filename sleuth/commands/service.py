@@ -76,6 +76,9 @@ def register(app: typer.Typer) -> None:
             err(exc)
             raise typer.Exit(2)
         logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+        if not no_auth and not any(k["revoked"] is None for k in application.state.sleuth.store.list_keys()):
+            err("no API key yet: create one with `sleuth serve keys create NAME` (the page asks for it), "
+                "or run with --no-auth on this loopback address")
         err(f"sleuth serve on http://{host}:{port}/ (data {settings.data_dir}; auth "
             f"{'OFF' if no_auth else 'on'}; {workers} workers)")
         uvicorn.run(application, host=host, port=port, log_level="info", server_header=False)

@@ -7,7 +7,7 @@ are served from local files, so they work offline):
   optional ``urls`` fields when URL fetch is on; query ``analyzers`` (comma list) and ``fast``.
   Answers the list of stored reports, each with its ``id`` and ``links``.
 * ``GET /v1/reports/{id}``, ``GET /v1/reports/{id}/maps/{name}``: a stored report and its heatmaps.
-* ``GET /v1/analyzers``, ``GET /v1/info`` (limits, whether a key is needed; no key needed).
+* ``GET /v1/analyzers``; ``GET /info`` (limits, whether a key is needed; outside /v1, no key).
 * ``GET /healthz`` (the process answers), ``GET /readyz`` (workers and database), ``GET /metrics``.
 * ``POST /api/scan`` and ``/api/scan/html``: the v0.1 routes, deprecated; same checks as /v1.
 
@@ -269,7 +269,7 @@ def _routes_meta(app: FastAPI, state: _State) -> None:
                               redoc_js_url="/static/vendor/redoc/redoc.standalone.js",
                               redoc_favicon_url="/static/swagger/favicon-32x32.png", with_google_fonts=False)
 
-    @app.get("/v1/info", response_model=ServerInfo, tags=["v1"])
+    @app.get("/info", response_model=ServerInfo, tags=["operations"])
     def info() -> ServerInfo:
         """Limits and whether a key is needed (no key needed for this route)."""
         s = state.s
@@ -296,6 +296,14 @@ def _names(analyzers: str | None, fast: bool, kind: str | None) -> tuple[list[st
             raise RequestError(422, f"no {kind} analyzer in the {tier} tier")
     select(names, tier=tier)  # UsageError -> 422 naming the unknown analyzers
     return names, tier
+
+
+def _legacy_names(analyzers: str | None, fast: bool) -> tuple[list[str] | None, str]:
+    """v0.1 answered an unknown analyzer with 400; its deprecated routes still do."""
+    try:
+        return _names(analyzers, fast, None)
+    except UsageError as exc:
+        raise RequestError(400, str(exc)) from None
 
 
 def _routes_v1(app: FastAPI, state: _State) -> None:
@@ -360,7 +368,7 @@ def _routes_legacy(app: FastAPI, state: _State) -> None:
     async def legacy_scan(request: Request, key: dict = Depends(auth), analyzers: str | None = Query(None),
                           fast: bool = Query(False)) -> JSONResponse:
         """Deprecated v0.1 route: the report list, per-file errors inside the reports (status 200)."""
-        names, tier = _names(analyzers, fast, None)
+        names, tier = _legacy_names(analyzers, fast)
         reps = await _scan_request(request, state, key, names, tier, legacy=True)
         return JSONResponse(reps, headers={"Deprecation": "true", "Link": '</v1/scan>; rel="successor-version"'})
 
@@ -371,7 +379,7 @@ def _routes_legacy(app: FastAPI, state: _State) -> None:
         """Deprecated v0.1 route: the self-contained HTML report."""
         from .render import legacy_html
 
-        names, tier = _names(analyzers, fast, None)
+        names, tier = _legacy_names(analyzers, fast)
         reps = await _scan_request(request, state, key, names, tier, legacy=True)
         return HTMLResponse(legacy_html(reps, state.store))
 

@@ -34,7 +34,7 @@
 
   async function loadInfo() {
     try {
-      info = await (await fetch("/v1/info")).json();
+      info = await (await fetch("/info")).json();
       keyBox.hidden = !info.auth;
       $("limits").textContent = `Up to ${info.max_files} images, ${(info.max_request_bytes / 1048576).toFixed(0)} MB ` +
         `and ${(info.max_pixels / 1e6).toFixed(0)} megapixels each; each request gets ${info.time_budget_s} s.`;
@@ -58,7 +58,8 @@
 
   // ------------------------------------------------------------------ upload
   $("pick").addEventListener("click", () => input.click());
-  input.addEventListener("change", () => send(input.files));
+  // clear the picker after each choice, so choosing the same file again (e.g. after pasting a key) works
+  input.addEventListener("change", () => { const f = Array.from(input.files); input.value = ""; send(f); });
   drop.addEventListener("dragover", (e) => { e.preventDefault(); drop.classList.add("over"); });
   drop.addEventListener("dragleave", () => drop.classList.remove("over"));
   drop.addEventListener("drop", (e) => { e.preventDefault(); drop.classList.remove("over"); send(e.dataTransfer.files); });
