@@ -37,6 +37,7 @@ class ScanOptions(BaseModel):
     watermark_method: str = Field("sleuth", description="Own-mark method: sleuth, dwtDct, dwtDctSvd, rivaGan or trustmark.")
     watermark_fpr: float = Field(1e-6, gt=0, le=1, description="False-positive rate of the own-mark 'present' decision.")
     known_watermark_fpr: float = Field(1e-6, gt=0, le=1, description="False-positive rate of the known-mark (SD/SDXL) decision.")
+    known_watermark_trustmark_model: Optional[Path] = Field(None, description="TrustMark decoder ONNX file (default: the user's cache).")
     # AI-generated detection
     aigen_head: Optional[Path] = Field(None, description="Detector head JSON (default: enrolled user head, else shipped).")
     # forensics

@@ -263,7 +263,11 @@ def test_6_tiny_image_failures_are_visible(tmp_path):
     p.write_bytes(hc.tiny_images()["64x1.png"])
     rep = scan(p, ["ai-generated"], keep_maps=False)
     lines = failures(rep)
-    assert lines and str(p) in lines[0] and "ai-generated" in lines[0]
+    ev = rep.get("ai-generated")
+    # no crash and no silent verdict: either a visible analyzer failure or the stated "not enough signal"
+    # (the format-2 detector reports images under 64 px that way, issue 16)
+    assert (lines and str(p) in lines[0] and "ai-generated" in lines[0]) or (
+        ev is not None and not ev.error and "not-enough-signal" in (ev.verdict, ev.details.get("band")))
     good = tmp_path / "good.png"
     good.write_bytes(encode(natural_image(96, 96), "PNG"))
     # the CLI: an analyzer failure is a stderr line and exit 1 (the old scan exited 0)
@@ -274,9 +278,11 @@ def test_6_tiny_image_failures_are_visible(tmp_path):
     assert [ln for ln in r.stderr.splitlines() if "thin.png" in ln and "test-thin" in ln]
     assert json.loads(r.stdout)[1]["error"] is None
     r = _cli("detect", p, good, "--format", "json", timeout=300)
-    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert r.returncode in (0, 1) and "Traceback" not in r.stderr
     rows = json.loads(r.stdout)
-    assert len(rows) == 2 and rows[0]["error"] and not rows[1].get("error")
+    assert len(rows) == 2 and not rows[1].get("error")
+    assert rows[0]["error"] or rows[0].get("band") == "not-enough-signal"
+    assert (r.returncode == 1) == bool(rows[0]["error"])
 
 
 # ---------------------------------------------------------------- 7. workers that die
