@@ -174,7 +174,7 @@ def verify_result(rep: Report) -> VerifyResult:
         return VerifyResult(path=rep.path, error=error)
     ev = rep.get("watermark")
     assert ev is not None
-    return VerifyResult(path=rep.path, detected=ev.verdict == "present", p_value=ev.p_value, **ev.details)
+    return VerifyResult(path=rep.path, detected=ev.verdict == "detected", p_value=ev.p_value, **ev.details)
 
 
 # ----------------------------------------------------------------------------- search

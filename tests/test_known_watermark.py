@@ -60,10 +60,10 @@ def test_unmarked_photos_are_not_flagged():
     for seed in range(6):
         for data in (encode(natural_image(512, 512, seed=seed), "PNG"), encode(natural_image(600, 800, seed=seed), "JPEG", quality=85)):
             ev = kw(data)
-            assert ev.verdict == "absent", ev.summary
+            assert ev.verdict == "no-evidence", ev.summary
             assert ev.p_value > 1e-6
     flat = np.full((512, 512, 3), 128, np.uint8)  # degenerate content decodes all-zero bits
-    assert kw(encode(flat, "PNG")).verdict == "absent"
+    assert kw(encode(flat, "PNG")).verdict == "no-evidence"
 
 
 def test_pvalue_and_fpr_option():
@@ -81,7 +81,7 @@ def test_pvalue_and_fpr_option():
 
 def test_small_images_and_trustmark_are_reported_not_silently_passed():
     ev = kw(encode(natural_image(128, 128), "PNG"))
-    assert ev.verdict == "absent" and "256x256" in ev.details["checked"]["sdxl"]
+    assert ev.verdict == "no-evidence" and "256x256" in ev.details["checked"]["sdxl"]
     assert ev.details["checked"]["trustmark"].startswith("not checked: weights not available") or \
         ev.details["checked"]["trustmark"] in ("detected", "not detected")
     assert "TrustMark" in ev.summary or "trustmark" in ev.details

@@ -99,7 +99,7 @@ def test_c2pa_absent_on_plain_and_png_signing_works(chain):
     from sleuth.provenance.signing import sign_image
 
     rgb = natural_image(256, 320, seed=5)
-    assert run("c2pa", encode(rgb, "JPEG")).verdict == "absent"
+    assert run("c2pa", encode(rgb, "JPEG")).verdict == "no-evidence"
     png = sign_image(encode(rgb, "PNG"), "PNG", chain)
     ev = run("c2pa", png)
     assert ev.verdict == "valid-untrusted" and ev.details["digital_source_type"] == "digitalCreation"
@@ -207,10 +207,10 @@ def test_fooocus_and_swarmui_json_and_absent():
     sw = {"sui_image_params": {"prompt": "a boat", "model": "flux1-dev", "seed": 3, "steps": 20}}
     ev = gen(ex.png_with_text(rgb, {"parameters": json.dumps(sw)}))
     assert ev.verdict == "swarmui" and ev.details["model"] == "flux1-dev"
-    assert gen(encode(rgb, "PNG")).verdict == "absent"
+    assert gen(encode(rgb, "PNG")).verdict == "no-evidence"
     # an alpha channel with random LSBs is not stealth metadata
     rgba = np.dstack([rgb, np.random.default_rng(0).integers(0, 256, (64, 64), dtype=np.uint8)])
-    assert gen(encode(rgba, "PNG")).verdict == "absent"
+    assert gen(encode(rgba, "PNG")).verdict == "no-evidence"
 
 
 def test_service_marker_in_software_field():
@@ -265,7 +265,7 @@ def test_iptc_digital_source_type_ai(dst):
 
 def test_exif_absent_and_malformed_exif_does_not_crash():
     rgb = natural_image(64, 64)
-    assert exif_ev(encode(rgb, "PNG")).verdict == "absent"
+    assert exif_ev(encode(rgb, "PNG")).verdict == "no-evidence"
     good = ex.camera_jpeg(natural_image(120, 160))
     i = good.find(b"Exif\x00\x00") + 6
     bad = good[: i + 8] + b"\xff" * 40 + good[i + 48:]  # smash the first IFD
@@ -304,7 +304,7 @@ def test_scan_json_contract_on_the_example_folder(tmp_path):
     assert verdict("novelai_stealth_alpha.png", "generator-metadata") == "novelai"
     assert verdict("sd_v1_watermarked.png", "known-watermark") == "stable-diffusion"
     assert verdict("sdxl_watermarked.png", "known-watermark") == "sdxl"
-    assert verdict("plain_photo.jpg", "known-watermark") == "absent"
+    assert verdict("plain_photo.jpg", "known-watermark") == "no-evidence"
     cam = next(e for e in reports["camera_exif_gps.jpg"]["evidence"] if e["analyzer"] == "exif")
     assert cam["details"]["make"] == "Canon" and cam["details"]["model"] == "Canon EOS R6"
     iptc = next(e for e in reports["iptc_trained_algorithmic_media.jpg"]["evidence"] if e["analyzer"] == "exif")

@@ -223,10 +223,10 @@ def test_scan_analyzer(tmp_path, marked, photo):
     assert sleuth.scan(encode(marked, "PNG")).get("watermark") is None  # no key configured: no item
     rep = sleuth.scan(encode(marked, "PNG"), options={"watermark_keys": [KEY]})
     ev = rep.get("watermark")
-    assert ev.verdict == "present" and ev.p_value < 1e-9 and ev.details["message"] == "sleuth42"
+    assert ev.verdict == "detected" and ev.p_value < 1e-9 and ev.details["message"] == "sleuth42"
     assert KEY not in json.dumps(rep.to_dict())
     rep = sleuth.scan(encode(photo, "PNG"), options={"watermark_keys": ["a different key", KEY]})
-    assert rep.get("watermark").verdict == "absent"
+    assert rep.get("watermark").verdict == "no-evidence"
 
 
 def test_baselines_same_interface(photo):
@@ -251,6 +251,6 @@ def test_key_from_environment_keeps_spaces(tmp_path, marked):
 
     _validate("verify", json.loads(res.stdout))
     res = runner.invoke(app, ["scan", str(tmp_path / "m.png"), "-a", "watermark", "--format", "json"], env=env)
-    assert res.exit_code == 0 and json.loads(res.stdout)[0]["evidence"][0]["verdict"] == "present"
+    assert res.exit_code == 0 and json.loads(res.stdout)[0]["evidence"][0]["verdict"] == "detected"
     res = runner.invoke(app, ["verify", str(tmp_path / "m.png")], env={"SLEUTH_WATERMARK_KEY": ""})
     assert res.exit_code == 2 and "no key" in res.stderr

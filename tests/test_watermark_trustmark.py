@@ -83,7 +83,7 @@ def test_trustmark_is_decoded_from_a_cached_decoder(tmp_path, monkeypatch):
     assert d["p_value"] == pytest.approx(tm.random_decode_probability(5)) and ev.p_value == d["p_value"]
     # at the default FPR (1e-6) the BCH null is too weak to claim the mark: it says so
     ev = scan(encode(bright, "PNG"), ["known-watermark"], keep_maps=False).get("known-watermark")
-    assert ev.verdict == "absent" and ev.details["checked"]["trustmark"].startswith("decoded (ECC ok) but p=")
+    assert ev.verdict == "no-evidence" and ev.details["checked"]["trustmark"].startswith("decoded (ECC ok) but p=")
 
     dark = (natural_image(300, 400, seed=2) // 4).astype(np.uint8)  # reads the complement: no valid packet
     ev = scan(encode(dark, "PNG"), ["known-watermark"], options={"fpr": 1e-3}, keep_maps=False).get("known-watermark")

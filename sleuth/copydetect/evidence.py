@@ -3,7 +3,7 @@
 Design: returns None unless ``ctx.get("index")`` names an index (``sleuth scan --index DIR`` or
 ``SLEUTH_INDEX``). The Matcher is opened once per process and reused across images. The verdict
 is ``copy`` when the best match's calibrated score reaches the decision threshold
-(:data:`sleuth.copydetect.calibration.DECISION`), else ``no-copy``. A heatmap ``matched_region``
+(:data:`sleuth.copydetect.calibration.DECISION`), else ``no-evidence``. A heatmap ``matched_region``
 marks the part of the scanned image that matched the reference (from local verification).
 """
 from __future__ import annotations
@@ -24,7 +24,7 @@ def analyze(img, ctx):
     verify = bool(ctx.get("copy_verify", True))
     matches = matcher_for(index, verify=verify).match(img, top_k=int(ctx.get("copy_top_k", 3) or 3))
     if not matches:
-        return Evidence(analyzer="copy", kind="copy", verdict="no-copy", score=0.0, strength="none",
+        return Evidence(analyzer="copy", kind="copy", verdict="no-evidence", score=0.0, strength="none",
                         summary="no candidate reference found", details={"index": str(index), "matches": []})
     best = matches[0]
     if best.is_copy:
@@ -35,7 +35,7 @@ def analyze(img, ctx):
     else:
         strength = "weak" if best.score >= 0.2 else "none"
         summ = f"no copy found; closest reference #{best.id} scored {best.score:.2f}"
-        verdict = "no-copy"
+        verdict = "no-evidence"
     ev = Evidence(analyzer="copy", kind="copy", verdict=verdict, score=round(best.score, 6), strength=strength,
                   summary=summ, details={"index": str(index), "matches": [m.to_dict() for m in matches]})
     box = best.verification.query_region

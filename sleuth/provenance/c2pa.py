@@ -213,12 +213,12 @@ def read_store(data: bytes, fmt: str | None, trust_list: str | None = None,
 def analyze(img: LoadedImage, ctx: ScanContext) -> Evidence:
     """C2PA manifest: validation state, trust, signer, actions and ingredient chain."""
     if not img.data:
-        return Evidence(analyzer="c2pa", kind="provenance", verdict="absent", strength="none",
+        return Evidence(analyzer="c2pa", kind="provenance", verdict="no-evidence", strength="none",
                         summary="No file bytes (in-memory image): C2PA not checked.", details={"checked": False})
     trust_list = ctx.get("trust_list")
     status, store, msg = read_store(img.data, img.format, trust_list, bool(ctx.get("c2pa_fetch_remote")))
     if status == "absent":
-        return Evidence(analyzer="c2pa", kind="provenance", verdict="absent", strength="none",
+        return Evidence(analyzer="c2pa", kind="provenance", verdict="no-evidence", strength="none",
                         summary="No C2PA manifest.", details={"manifest_present": False})
     if status == "unsupported":
         return Evidence(analyzer="c2pa", kind="provenance", verdict="unsupported-container", strength="none",

@@ -145,7 +145,7 @@ def analyze(img: LoadedImage, ctx: ScanContext) -> Evidence:
     if iim:
         details["iptc"] = iim
     if not (ex.get("_present") or xmp or iim):
-        return Evidence(analyzer="exif", kind="provenance", verdict="absent", strength="none",
+        return Evidence(analyzer="exif", kind="provenance", verdict="no-evidence", strength="none",
                         summary="No EXIF, XMP or IPTC metadata.", details={**details, "problems": problems})
 
     # ---- inconsistencies

@@ -522,7 +522,7 @@ def analyze(img: LoadedImage, ctx: ScanContext) -> Evidence:
     xmp = meta.xmp_packet(img)
     found = detect(img, text, xmp, exif)
     if not found:
-        return Evidence(analyzer="generator-metadata", kind="provenance", verdict="absent", strength="none",
+        return Evidence(analyzer="generator-metadata", kind="provenance", verdict="no-evidence", strength="none",
                         summary="No AI generator metadata.", details={"text_keys": sorted(text)[:40]})
     tool, params, sources = found
     params = {k: _bounded(v) for k, v in params.items() if not _empty(v)}

@@ -26,9 +26,9 @@ def analyze(img, ctx):
         strength = "strong" if p <= fpr * 1e-3 else "moderate"
         msg = f", message {r['message']!r}" if r["message"] is not None else " (payload not decodable)"
         summary = f"your watermark is present (p = {p:.2g}{msg})"
-        verdict = "present"
+        verdict = "detected"
     else:
-        strength, verdict = "none", "absent"
+        strength, verdict = "none", "no-evidence"
         summary = f"your watermark was not detected (p = {p:.2g} > {fpr:g})"
     details = {k: r[k] for k in ("method", "fpr", "message", "message_hex", "bit_errors_corrected", "key_index", "score")}
     if "geometry" in r:

@@ -545,8 +545,8 @@ def analyze(img: LoadedImage, ctx: ScanContext) -> Evidence:
                         details={**details, "mark": name})
     ps = [r["p_value"] for k, r in details.items() if k in MARKS and isinstance(r, dict)]
     if not ps:
-        return Evidence(analyzer="known-watermark", kind="watermark", verdict="absent", strength="none",
+        return Evidence(analyzer="known-watermark", kind="watermark", verdict="no-evidence", strength="none",
                         summary=f"Image too small for the SD/SDXL marks.{tm_note}", details=details)
     best = min(ps)
-    return Evidence(analyzer="known-watermark", kind="watermark", verdict="absent", p_value=best, strength="none",
+    return Evidence(analyzer="known-watermark", kind="watermark", verdict="no-evidence", p_value=best, strength="none",
                     summary=f"No SD or SDXL watermark (best p={best:.2g} > FPR {fpr:g}).{tm_note}", details=details)

@@ -151,7 +151,7 @@
 
   function simpleRow(label, e, none) {
     if (!e) return [el("dt", { text: label }), el("dd", { text: none })];
-    const hit = e.strength !== "none" && !["absent", "not-checked", "skipped", null].includes(e.verdict);
+    const hit = e.strength !== "none" && !["no-evidence", "absent", "not-checked", "skipped", null].includes(e.verdict);
     return [el("dt", { text: label }), el("dd", {}, tag(hit ? (e.verdict || "found") : "none found", hit ? "warn" : "none"),
       " ", e.error ? el("span", { class: "err", text: e.error }) : (e.summary || ""))];
   }
