@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .common import (drop_border, NotEnoughSignal, Result, Skip, block_mean, block_reliability, check_size, estimate_quality,
+from .common import (drop_border, NotEnoughSignal, Result, Skip, block_error, block_reliability, check_size, estimate_quality,
                      gray_f32, jpeg_roundtrip, luma_qtable, robust_z, smooth, tiled_features, top_mean)
 
 ZIGZAG10 = [(0, 1), (1, 0), (2, 0), (1, 1), (0, 2), (0, 3), (1, 2), (2, 1), (3, 0), (4, 0)]
@@ -195,8 +195,7 @@ def ghost(img) -> Result:
     check_size(rgb)
 
     def feats(tile):
-        t = tile.astype(np.float32)
-        out = [block_mean(((t - jpeg_roundtrip(tile, q)) ** 2).mean(axis=2), GHOST_BLOCK) for q in qs]
+        out = [block_error(tile, jpeg_roundtrip(tile, q), GHOST_BLOCK, square=True) for q in qs]
         out.append(block_reliability(gray_f32(tile), GHOST_BLOCK))
         return np.stack(out, axis=-1)
 
