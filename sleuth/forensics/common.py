@@ -17,7 +17,6 @@ Design
 """
 from __future__ import annotations
 
-import io
 import time
 from dataclasses import dataclass, field
 from typing import Callable

@@ -11,8 +11,8 @@ into a robust z-score. A region with a different compression history (spliced fr
 JPEG, or never compressed) keeps a residual of the same sign over many neighbouring blocks,
 so the z-map is averaged over 3x3 blocks and the score is the mean of its top 2%.
 The robust scale has a floor of 0.25 (log units): at the host's own quality most blocks re-save
-with almost no error and the MAD collapses (Kodak kodim17 re-saved at 75: MAD 0.008, a pristine
-score of 41); with the floor the 99th percentile of 140 pristine development photos is 8.3.
+with almost no error and the MAD collapses, which made untouched photos re-saved at their own
+quality the top false alarms.
 The outer ring of blocks is left out (image borders were the other pristine outliers).
 The ``raw`` mode (Forensically-style |I - JPEG75(I)|) is kept as the benchmark baseline;
 the measured comparison is in docs/benchmarks.md (section forensics).

@@ -25,9 +25,8 @@ Design
   whose normalised curve departs from the image's median curve *in either direction* is
   suspect (robust z of the RMS distance between the curves): a dip where the host has none is Farid's ghost;
   a missing dip where the host has one is a paste that was never compressed on the host's
-  grid (misaligned, or from a PNG), which is 63 splices in 64. On 6 development splices into
-  quality-75 hosts (saved at 90), the one-sided ghost had a median pixel AUC of 0.33 and the
-  two-sided one 0.99.
+  grid (misaligned, or from a PNG), which is 63 splices in 64; the one-sided ghost missed
+  those on development splices, the two-sided one finds them.
 """
 from __future__ import annotations
 
