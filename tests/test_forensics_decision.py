@@ -107,3 +107,14 @@ def test_scaling_fit_calibration_separates_and_records(tmp_path):
     c, w = out["checks"]["consistency"]
     assert 0.1 < c < 0.5 and w > 0
     assert json.loads((tmp_path / "s.json").read_text())["command"] == "toy"
+
+
+def test_boosted_trees_export_matches_scikit_learn(tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(400, 4))
+    y = ((x[:, 0] > 0.5) ^ (x[:, 1] > 0.8)).astype(int)  # not linearly separable: trees should win
+    d, _ = decision.fit(x, y, np.arange(400) // 2, list("abcd"))
+    assert d.kind == "hgb" and d.meta["model"] == "hgb"
+    ref = decision._hgb().fit(x, y).predict_proba(x)[:, 1]
+    back = decision.load(decision.save(d, tmp_path / "h.json"))
+    assert np.abs(back.probability(x) - ref).max() < 1e-9

@@ -12,11 +12,12 @@ lattice with the scale ratio as period, so cheap checks expose it:
   target, a different picture. Score: 1 - the lowest correlation over sizes and methods,
   after a 5x5 Gaussian blur (sigma 1) of both downscales (nearest-neighbour aliasing of
   textured clean photos otherwise reaches attack-like scores).
-* **Area blockiness** (for attacks on ``INTER_AREA``, which reads every pixel): the smallest
+* **Area blockiness** (for attacks on ``INTER_AREA``, which reads every pixel; used only when
+  the target size is given, see :func:`decide`): the smallest
   change of an image whose area downscale is the target adds one offset per source block, so
   the attacked image has steps on the block boundaries of the target grid. Score: log of the
   median absolute step across the boundaries over the median step elsewhere (rows and
-  columns, the smaller of the two), the largest over the candidate sizes. Such an attack is
+  columns, the smaller of the two), the largest over the given sizes. Such an attack is
   visible at full size (the whole picture moves towards the target); the check says so.
 * **Spectral check** (black-box): the modified pixels are outliers against their 3x3
   median, on a lattice; the log spectrum of the outlier indicator (|I - median3(I)| > 3 x its
@@ -57,8 +58,8 @@ def fit_calibration(clean: dict, attack: dict, meta: dict | None = None, path: s
     """Fit (centre, width) per check from development scores and write scaling.json atomically.
 
     Where the clean 99.5th and the attack 0.5th percentiles separate, the centre is halfway
-    between them; where they overlap the check cannot separate them and the centre stays 0.5
-    above the clean tail (a conservative check, as the spectral one is).
+    between them; where they overlap the centre sits above the highest clean score by the
+    clean spread (max - median): a conservative check.
 
     Parameters
     ----------
@@ -80,7 +81,11 @@ def fit_calibration(clean: dict, attack: dict, meta: dict | None = None, path: s
     for k in CHECKS:
         c = float(np.percentile(clean[k], 99.5))
         a = float(np.percentile(attack[k], 0.5))
-        checks[k] = [round((c + a) / 2, 4), round(max((a - c) / 10, 0.005), 4)] if a > c else [round(c + 0.5, 4), 0.1]
+        if a > c:
+            checks[k] = [round((c + a) / 2, 4), round(max((a - c) / 10, 0.005), 4)]
+        else:  # overlap: stay above every clean score by the clean spread
+            top, med = float(np.max(clean[k])), float(np.median(clean[k]))
+            checks[k] = [round(top + max(top - med, 1e-3), 4), round(max((top - med) / 10, 1e-3), 4)]
     out = {"checks": checks, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), **(meta or {}),
            "n_clean": len(clean[CHECKS[0]]), "n_attack": len(attack[CHECKS[0]])}
     p = Path(path) if path else CAL_PATH
@@ -179,12 +184,34 @@ def scores(rgb: np.ndarray, is_jpeg: bool = False, sizes=None) -> dict:
     return {"consistency": c_score, "blockiness": blk, "spectral": spectral(g, is_jpeg), "worst": arg}
 
 
+def decide(sc: dict, sizes_known: bool) -> tuple[float, dict]:
+    """Calibrated probability of an attack from the checks' raw scores -> (p, p per check).
+
+    Blockiness counts only when the target size is known: over the default size list, clean
+    images whose own periodic structure (an 8x8 JPEG grid, an earlier upscale) falls on some
+    candidate's block boundaries reach attack-like values.
+
+    Parameters
+    ----------
+    sc : dict
+        Raw scores from :func:`scores`.
+    sizes_known : bool
+        Whether the caller gave the model's input size(s).
+
+    Returns
+    -------
+    (float, dict)
+    """
+    cal = calibration()
+    ps = {k: _logistic(sc[k], cal.get(k)) for k in CHECKS if sizes_known or k != "blockiness"}
+    return max(ps.values()), ps
+
+
 def analyze(rgb: np.ndarray, is_jpeg: bool = False, sizes=None) -> Result:
     check_size(rgb)
     sc = scores(rgb, is_jpeg, sizes)
     cal = calibration()
-    ps = {k: _logistic(sc[k], cal.get(k)) for k in CHECKS}
-    p = max(ps.values())
+    p, ps = decide(sc, bool(sizes))
     detected = p >= 0.5
     heat = np.full((max(1, rgb.shape[0] // 64), max(1, rgb.shape[1] // 64)), p if detected else 0.0, np.float32)
     return Result("scaling-attack", heat=heat, score=p, reliability=np.ones_like(heat),
