@@ -631,7 +631,9 @@ def report(args, d, thr, pix_thr, dev_items, test_items, real_test, cols, sc, se
               "the path; COVERAGE/NoSo odd pairs). Image-level: TPR and false alarms at the threshold that 1% of development "
               "pristine images exceed (stacked: out-of-fold threshold stored in sleuth/data/forensics/decision.json; v0.1 "
               "fusion: its own p >= 0.5 rule). Pixel metrics: medians over tampered images, maps and masks at <= 192 px; "
-              "F1@fixed at the map threshold that maximised mean F1 on development tampering.\n")
+              "F1@fixed at the map threshold that maximised mean F1 on development tampering. Reduced size for the "
+              "shared machine (load average 10-20 during the run): the full size is `--per-host 5 --max-hosts 0 "
+              "--scaling-n 60 --native-n 0 --dense-n 60` (every host photo, every tampering type per host).\n")
     md.append(f"Decision file: {d.meta.get('date')}, `{d.meta.get('command')}`; out-of-fold development FPR "
               f"{d.meta.get('oof_fpr', float('nan')):.3f}, TPR {d.meta.get('oof_tpr', float('nan')):.3f}.\n")
     md.append("### Image-level TPR at 1% false alarms, per manipulation type (generated, test split)\n")

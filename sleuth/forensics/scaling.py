@@ -58,8 +58,8 @@ def fit_calibration(clean: dict, attack: dict, meta: dict | None = None, path: s
     """Fit (centre, width) per check from development scores and write scaling.json atomically.
 
     Where the clean 99.5th and the attack 0.5th percentiles separate, the centre is halfway
-    between them; where they overlap the centre sits above the highest clean score by the
-    clean spread (max - median): a conservative check.
+    between them; where they overlap the centre sits just above the highest clean score (by a
+    tenth of the clean spread, max - median).
 
     Parameters
     ----------
@@ -83,9 +83,9 @@ def fit_calibration(clean: dict, attack: dict, meta: dict | None = None, path: s
         a = float(np.percentile(attack[k], 0.5))
         if a > c:
             checks[k] = [round((c + a) / 2, 4), round(max((a - c) / 10, 0.005), 4)]
-        else:  # overlap: stay above every clean score by the clean spread
+        else:  # overlap: just above every clean development score
             top, med = float(np.max(clean[k])), float(np.median(clean[k]))
-            checks[k] = [round(top + max(top - med, 1e-3), 4), round(max((top - med) / 10, 1e-3), 4)]
+            checks[k] = [round(top + max(0.1 * (top - med), 1e-3), 4), round(max((top - med) / 20, 1e-3), 4)]
     out = {"checks": checks, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), **(meta or {}),
            "n_clean": len(clean[CHECKS[0]]), "n_attack": len(attack[CHECKS[0]])}
     p = Path(path) if path else CAL_PATH
