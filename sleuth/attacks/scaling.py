@@ -13,17 +13,18 @@ steps (Quiring's column/row decomposition, with the least-squares solution inste
 2. horizontal: A = S + (X - S R) R^+, the smallest change of S with A R = X.
 
 Clipping to [0, 255] breaks the equality slightly; three rounds of the same projection repair
-most of it. Measured on 6 Urban100/Kodak photos (ratio 3-6, target 160x160): mean
-|down(A) - T| 0.00 (nearest), 0.03-0.46 (bicubic), 0.2-5.5 grey levels (bilinear, whose two
-taps leave least room before clipping); PSNR of A against S 18-24 dB; 0.6-1.8 s per image. The change touches only the pixels the scaler reads, which is what makes the attack
-invisible at full size and what the detector in :mod:`sleuth.forensics.scaling` looks for.
-Pillow's antialiased resize reads every pixel and is not attackable this way.
+most of it (bilinear, whose two taps leave least room before clipping, keeps the largest
+error). For nearest, bilinear and bicubic the change touches only the pixels the scaler reads,
+which is what makes the attack invisible at full size. ``area`` (``INTER_AREA``) reads every
+pixel: the same minimum-norm solution then adds one offset per source block, a visible change
+(the detector's blockiness check looks for it). Pillow's antialiased resize is not attackable
+this way.
 """
 from __future__ import annotations
 
 import numpy as np
 
-INTERP = {"nearest": 0, "bilinear": 1, "bicubic": 2}  # cv2.INTER_NEAREST, INTER_LINEAR, INTER_CUBIC
+INTERP = {"nearest": 0, "bilinear": 1, "bicubic": 2, "area": 3}  # cv2.INTER_NEAREST, INTER_LINEAR, INTER_CUBIC, INTER_AREA
 
 
 def scaling_matrices(src_hw: tuple[int, int], dst_hw: tuple[int, int], method: str) -> tuple[np.ndarray, np.ndarray]:

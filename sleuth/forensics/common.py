@@ -17,7 +17,6 @@ Design
 """
 from __future__ import annotations
 
-import io
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -88,16 +87,45 @@ def block_view(a: np.ndarray, b: int) -> np.ndarray:
 
 
 def block_mean(a: np.ndarray, b: int) -> np.ndarray:
-    v = block_view(a, b)
-    return v.reshape(v.shape[0], v.shape[1], b * b, *v.shape[4:]).mean(axis=2)
+    """Mean over full b x b blocks: (H, W[, C]) -> (H//b, W//b[, C]) float32.
+
+    ``cv2.resize(..., INTER_AREA)`` at an integer factor is the exact box mean; it replaced a
+    NumPy reshape-mean that took most of the time of ELA and JPEG ghosts (measured in
+    bench/forensics.py, timing table)."""
+    import cv2
+
+    h, w = a.shape[:2]
+    gh, gw = h // b, w // b
+    a = np.ascontiguousarray(a[: gh * b, : gw * b], dtype=np.float32)
+    if a.ndim == 3 and a.shape[2] > 4:
+        return np.stack([block_mean(a[..., i], b) for i in range(a.shape[2])], axis=-1)
+    out = cv2.resize(a, (gw, gh), interpolation=cv2.INTER_AREA)
+    return out.reshape(gh, gw, *a.shape[2:])
+
+
+def block_std(gray: np.ndarray, b: int) -> np.ndarray:
+    """Standard deviation over full b x b blocks (float32)."""
+    g = gray.astype(np.float32)
+    m = block_mean(g, b)
+    return np.sqrt(np.maximum(block_mean(g * g, b) - m * m, 0))
 
 
 def block_reliability(gray: np.ndarray, b: int) -> np.ndarray:
     """1 where a block is textured and unsaturated, 0 where flat or clipped."""
-    v = block_view(gray, b).reshape(gray.shape[0] // b, gray.shape[1] // b, b * b)
-    std = v.std(axis=2)
-    sat = ((v <= 2) | (v >= 253)).mean(axis=2)
+    std = block_std(gray, b)
+    sat = block_mean(((gray <= 2) | (gray >= 253)).astype(np.float32), b)
     return ((std >= FLAT_STD) & (sat <= SAT_FRAC)).astype(np.float32)
+
+
+def block_error(rgb: np.ndarray, other: np.ndarray, b: int, square: bool = False) -> np.ndarray:
+    """Mean over channels and b x b blocks of |rgb - other| (or its square), float32."""
+    import cv2
+
+    d = cv2.absdiff(rgb, other).astype(np.float32)
+    if square:
+        d = d * d
+    m = block_mean(d, b)
+    return m.mean(axis=2) if m.ndim == 3 else m
 
 
 def check_size(rgb: np.ndarray) -> None:
@@ -131,13 +159,16 @@ def tiled_features(rgb: np.ndarray, block: int, fn: Callable[[np.ndarray], np.nd
 
 
 def jpeg_roundtrip(rgb: np.ndarray, quality: int, subsampling: int = 2) -> np.ndarray:
-    """Encode with libjpeg (Pillow) at ``quality`` and decode back (uint8)."""
-    from PIL import Image
+    """Encode with libjpeg at ``quality`` (4:2:0 when ``subsampling`` is 2, else 4:4:4) and decode
+    back (uint8 RGB). OpenCV's codec, not Pillow's: same IJG tables, less copying."""
+    import cv2
 
-    buf = io.BytesIO()
-    Image.fromarray(rgb).save(buf, "JPEG", quality=int(quality), subsampling=subsampling)
-    buf.seek(0)
-    return np.asarray(Image.open(buf).convert("RGB"))
+    flag = cv2.IMWRITE_JPEG_SAMPLING_FACTOR_420 if subsampling == 2 else cv2.IMWRITE_JPEG_SAMPLING_FACTOR_444
+    bgr = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2BGR)
+    ok, buf = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, int(quality), cv2.IMWRITE_JPEG_SAMPLING_FACTOR, flag])
+    if not ok:
+        raise RuntimeError("JPEG encoding failed")
+    return cv2.cvtColor(cv2.imdecode(buf, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
 
 
 # IJG standard luminance table (quality 50), natural order

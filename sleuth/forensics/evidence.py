@@ -4,7 +4,8 @@ Design
 ------
 Seven analyzers (kind "manipulation", tier "full"): ``ela``, ``noise``, ``jpeg-ghost``,
 ``jpeg-dq``, ``copy-move``, ``resampling``, ``scaling-attack``, plus ``manipulation``, the
-fusion. Analyzers never call each other, so the per-image results are computed once by
+calibrated decision (:mod:`.fusion`, :mod:`.decision`), and the opt-in ``dense-copy-move``
+(option ``dense_copy_move_enabled``; it returns nothing otherwise and is not in the decision). Analyzers never call each other, so the per-image results are computed once by
 :func:`analyze_image` and cached in the scan context's per-image cache: running the fused item alone costs the
 same as running all of them. Each item has ``score`` = a probability-like value in [0,1]
 (higher = more likely manipulated), ``details.raw_score`` on the analyzer's own scale,
@@ -21,9 +22,9 @@ import numpy as np
 
 from ..analyzers import register
 from ..report import Evidence
-from . import copymove, ela, jpeg, noise, resampling, scaling
+from . import copymove, densecm, ela, jpeg, noise, resampling, scaling
 from .common import Result, timed, upsample
-from .fusion import fuse, probability
+from .fusion import analyzer_calibration, fuse, probability, stacked
 
 ANALYZERS = ("ela", "noise", "jpeg-ghost", "jpeg-dq", "copy-move", "resampling", "scaling-attack")
 DESCRIPTIONS = {
@@ -33,7 +34,8 @@ DESCRIPTIONS = {
     "jpeg-dq": "Aligned double quantisation from the DCT coefficients (JPEG only, heatmap).",
     "copy-move": "Clone detection: SIFT self-matching, RANSAC, dense check, block fallback (heatmap).",
     "resampling": "Resampled (scaled/rotated) regions from interpolation periodicity (heatmap).",
-    "scaling-attack": "Image-scaling attack check (Decamouflage-style rescaling and spectral tests).",
+    "scaling-attack": "Image-scaling attack check (Decamouflage-style rescaling, blockiness and spectral tests).",
+    "dense-copy-move": "Dense-field clone detection: Zernike moments, PatchMatch, dense linear fitting (opt-in, heatmap).",
 }
 _CACHE_ATTR = "_sleuth_forensics"
 
@@ -53,6 +55,7 @@ def _run(name: str, img, ctx) -> Result:
         "copy-move": lambda: copymove.analyze(rgb),
         "resampling": lambda: resampling.analyze(rgb),
         "scaling-attack": lambda: scaling.analyze(rgb, is_jpeg=img.is_jpeg, sizes=_sizes(ctx)),
+        "dense-copy-move": lambda: densecm.analyze(rgb),
     }
     r = timed(name, fns[name])
     r.name = name
@@ -93,10 +96,12 @@ def to_evidence(r: Result, img) -> Evidence:
         summ = f"{r.name}: {'an inconsistent region stands out' if p >= 0.5 else 'no inconsistent region'}"
         if r.reason:
             summ += f" ({r.reason})"
+    cal = analyzer_calibration(r.name) or {}
     ev = Evidence(analyzer=r.name, kind="manipulation", verdict=verdict, score=round(p, 4), strength=_strength(p),
                   summary=summ, details={"raw_score": None if r.score is None else round(float(r.score), 4),
                                          "reliable": r.reliable, "reason": r.reason, "seconds": round(r.seconds, 3),
-                                         **r.details})
+                                         "target_fpr": r.details.get("target_fpr", cal.get("target_fpr")), "threshold": 0.5,
+                                         "raw_threshold": cal.get("threshold"), **r.details})
     if r.heat is not None and (r.name != "scaling-attack" or r.details.get("detected")):
         ev.with_maps({"heatmap": upsample(r.heat, img.height, img.width)})
     return ev
@@ -114,6 +119,17 @@ for _i, _n in enumerate(ANALYZERS):
     register(_n, kind="manipulation", tier="full", order=60 + _i, description=DESCRIPTIONS[_n])(_make(_n))
 
 
+def dense_copy_move(img, ctx):
+    """Dense-field copy-move (opt-in: option ``dense_copy_move_enabled``; not part of the fused decision)."""
+    if ctx is None or not ctx.get("dense_copy_move_enabled"):
+        return None
+    return to_evidence(analyze_image(img, ctx, ("dense-copy-move",))["dense-copy-move"], img)
+
+
+register("dense-copy-move", kind="manipulation", tier="full", order=60 + len(ANALYZERS),
+         description=DESCRIPTIONS["dense-copy-move"])(dense_copy_move)
+
+
 def fused_evidence(img, ctx=None) -> Evidence:
     results = analyze_image(img, ctx)
     mh, mw = map_shape(img.height, img.width)
@@ -126,14 +142,26 @@ def fused_evidence(img, ctx=None) -> Evidence:
         return Evidence(analyzer="manipulation", kind="manipulation", verdict="not-enough-signal", strength="none",
                         summary=next((r.reason for r in results.values() if r.reason), "not enough signal"),
                         details={"analyzers": per, "scaling_attack": scaling_attack})
-    top = sorted(((p, n) for n, p in probs.items()), reverse=True)
+    st = stacked(results) or {}
+    if scaling_attack["detected"]:
+        score = max(score, float(sc.score))
+    top = sorted(((p, n) for n, p in probs.items() if n != "scaling-attack"), reverse=True)
     fired = [n for p, n in top if p >= 0.5]
     verdict = "manipulated" if score >= 0.5 else "no-evidence"
-    summ = (f"signs of manipulation from {', '.join(fired)}" if fired else "no forensic analyzer found an inconsistent region")
+    if verdict == "manipulated":
+        why = [n for n in fired] or [n for _, n in top[:2]]
+        if scaling_attack["detected"]:
+            why = ["scaling-attack"] + why
+        summ = f"signs of manipulation (at {st.get('target_fpr', 0.01):.0%} false alarms on pristine photos) from {', '.join(why)}"
+    else:
+        summ = "no forensic evidence of manipulation at the calibrated operating point"
+    details = {"integrity_score": round(score, 4), "analyzers": per, "scaling_attack": scaling_attack,
+               "map_scale": round(mh / img.height, 4), "threshold": 0.5, "target_fpr": st.get("target_fpr"),
+               "decision": "stacked" if st else "max-analyzer (no decision file)"}
+    if st:
+        details.update({"stacked_probability": round(st["probability"], 4), "stacked_threshold": round(st["threshold"], 4)})
     ev = Evidence(analyzer="manipulation", kind="manipulation", verdict=verdict, score=round(score, 4),
-                  strength=_strength(score), summary=summ,
-                  details={"integrity_score": round(score, 4), "analyzers": per, "scaling_attack": scaling_attack,
-                           "map_scale": round(mh / img.height, 4)})
+                  strength=_strength(score), summary=summ, details=details)
     return ev.with_maps({"fused": fmap})
 
 

@@ -2,44 +2,40 @@
 
 Design
 ------
-Each analyzer's raw score lives on its own scale (z-scores, log-likelihood ratios, inlier
-counts), so each is mapped to a probability-like value with a logistic (centre, width). The
-centres are the scores that about 1% of the *pristine development* photos exceed (never the
-images reported), so every analyzer says p >= 0.5 on roughly one pristine photo in a hundred.
-An analyzer whose reliability flag is down (e.g. ELA and noise on a JPEG saved below quality
-60, where compression has erased the noise) counts half.
-
-* integrity score = max_i p_i: "the strongest analyzer", readable and bounded, and its false
-  alarms are at most the sum of the analyzers' (about 1% each by construction).
-* fused map = sum_i (p_i + 0.3) H_i / sum_i (p_i + 0.3): a mean of the maps weighted by
+* Per-analyzer probability: each raw score (z-scores, log-likelihood ratios, inlier counts)
+  goes through a logistic centred on that analyzer's own threshold at 1% false alarms on
+  pristine development photos, fitted by :func:`sleuth.forensics.decision.fit_analyzer_calibration`
+  and read from the packaged ``sleuth/data/forensics/decision.json`` (never constants in
+  source). An analyzer whose reliability flag is down counts half.
+* Integrity score: the stacked decision (:mod:`.decision`), a logistic regression over all
+  analyzers' image-level features, thresholded at 1% false alarms out of fold; the score is
+  its probability moved on the logit scale so that the calibrated threshold sits at 0.5.
+  Without a decision file the score falls back to the strongest analyzer (max p).
+* Fused map = sum_i (p_i + 0.3) H_i / sum_i (p_i + 0.3): a mean of the maps weighted by
   confidence, where an analyzer that did not fire still counts 0.3 (the maps localise well
-  even below the 1% image-level operating point). On 40 development tamperings its mean pixel
-  F1 at one fixed threshold was 0.65, against 0.39 for the confidence-scaled sum
-  sum_i p_i H_i / max(1, sum_i p_i) used first, 0.64 with a 0.1 floor and 0.61 for the max.
-  Flat or clipped areas stay dark because every analyzer's own map is zero there.
+  even below the image-level operating point; the floor was chosen on development tampering
+  against the confidence-scaled sum and the max, see docs/benchmarks.md). Flat or clipped
+  areas stay dark because every analyzer's own map is zero there.
 """
 from __future__ import annotations
 
 import numpy as np
 
 from .common import Result, upsample
+from .decision import image_features, packaged
 
-# (centre, width) per analyzer, fixed on the development split by bench/forensics.py --calibrate
-CALIBRATION: dict[str, tuple[float, float]] = {
-    # centre = 99th percentile of 140 pristine development photos, width = (p99 - p90) / 4;
-    # copy-move also counts the odd COVERAGE/NoSo originals (similar-but-genuine objects)
-    "ela": (8.262, 0.444),
-    "noise": (6.608, 0.745),
-    "jpeg-ghost": (14.898, 0.933),
-    "jpeg-dq": (1.192, 0.18),
-    "copy-move": (13.257, 3.314),
-    "resampling": (4.665, 0.232),
-}
-LOCALISERS = tuple(CALIBRATION)
+LOCALISERS = ("ela", "noise", "jpeg-ghost", "jpeg-dq", "copy-move", "resampling")
 MAP_FLOOR = 0.3  # weight of an analyzer that did not fire, in the fused map
 
 
+def analyzer_calibration(name: str) -> dict | None:
+    """{"threshold", "width", "target_fpr"} of one analyzer from the packaged decision file, or None."""
+    d = packaged()
+    return None if d is None else d.analyzers.get(name)
+
+
 def probability(r: Result) -> float:
+    """Probability-like score of one analyzer's result: 0.5 at its own 1%-false-alarm threshold."""
     if r.status != "ok" or r.score is None:
         return 0.0
     if r.name == "scaling-attack":
@@ -48,9 +44,25 @@ def probability(r: Result) -> float:
         return 0.0
     if r.name == "copy-move" and r.score <= 0:
         return 0.0  # no verified clone at all
-    c, w = CALIBRATION.get(r.name, (1.0, 1.0))
-    p = float(1.0 / (1.0 + np.exp(-(r.score - c) / w)))
+    cal = analyzer_calibration(r.name)
+    if cal is None:
+        return 0.0
+    p = float(1.0 / (1.0 + np.exp(-np.clip((r.score - cal["threshold"]) / cal["width"], -50, 50))))
     return p if r.reliable or r.name == "jpeg-dq" else 0.5 * p
+
+
+def stacked(results: dict[str, Result]) -> dict | None:
+    """The calibrated image-level decision: {"score", "probability", "threshold", "target_fpr"} or None."""
+    d = packaged()
+    if d is None:
+        return None
+    names = [n for n in d.features if n.endswith(":ran")]
+    x = image_features(results, tuple(n[: -len(":ran")] for n in names))
+    p = float(d.probability(x)[0])
+    t = d.threshold
+    eps = 1e-9
+    logit = np.log((p + eps) / (1 - p + eps)) - np.log((t + eps) / (1 - t + eps))
+    return {"score": float(1 / (1 + np.exp(-logit))), "probability": p, "threshold": t, "target_fpr": d.target_fpr}
 
 
 def fuse(results: dict[str, Result], h: int, w: int, map_size: tuple[int, int] | None = None) -> tuple[float | None, np.ndarray, dict]:
@@ -70,5 +82,6 @@ def fuse(results: dict[str, Result], h: int, w: int, map_size: tuple[int, int] |
         num += wgt * upsample(r.heat, mh, mw)
         tot += wgt
     fused = num / max(tot, 1e-6)
-    score = max(probs.values()) if probs else 0.0
+    st = stacked(results)
+    score = st["score"] if st is not None else (max(probs.values()) if probs else 0.0)
     return float(score), np.clip(fused, 0, 1).astype(np.float32), probs

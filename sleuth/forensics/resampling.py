@@ -13,9 +13,7 @@ paste needs (each window's log spectrum is first centred on its own median above
 busy and smooth windows are comparable). Window feature: the largest excess at >= 6/64 cycles per pixel (below that,
 image content dominates), x and y summed; robust z over windows taken every 32 px
 (no further smoothing: a paste is often only a few windows wide).
-Development check (one BSDS photo, 64-px signal): the peak/median ratio of an unresampled
-window was 2.7, of 1.3x and 1.6x bicubic upsamplings 3.9 and 4.8. Downsampling leaves
-little periodicity and is mostly missed, as in the literature.
+Downsampling leaves little periodicity and is mostly missed, as in the literature.
 The first attempt, Kirchner's p-map with a fixed sigma, showed no peak at all on the same
 windows after JPEG 90 and was dropped.
 """

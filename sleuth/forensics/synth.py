@@ -14,6 +14,7 @@ the last compression alone.
   elsewhere; the mask is source + target, as the copy-move map marks both.
 * ``inpaint_removal``: ``cv2.inpaint`` (Telea) over a blob, the "erased person" case.
 * ``resampled_paste``: a blob from another photo resized by ``factor`` (bicubic) and pasted.
+* ``colour_adjust``: a region recoloured in place (gamma, saturation, gain), feathered.
 * ``pristine``: the untouched image through the same final save.
 """
 from __future__ import annotations
@@ -145,4 +146,20 @@ def resampled_paste(host: np.ndarray, donor: np.ndarray, rng: np.random.Generato
     m = blob_mask(h, w, rng, (0.06, 0.14))
     out = host.copy()
     out[m] = big[m]
+    return _save(out, out_quality), m
+
+
+def colour_adjust(rgb: np.ndarray, rng: np.random.Generator, gamma: float = 1.3, saturation: float = 1.3,
+                  gain: float = 1.0, out_quality: int = 90) -> tuple[bytes, np.ndarray]:
+    """A region recoloured in place (gamma, saturation and gain, feathered over about 3 px): the
+    "brightened face" or "changed car colour" edit, with no pixel brought in from elsewhere."""
+    import cv2
+
+    h, w = rgb.shape[:2]
+    m = blob_mask(h, w, rng, (0.04, 0.12))
+    x = rgb.astype(np.float32) / 255.0
+    grey = x.mean(axis=2, keepdims=True)
+    adj = np.clip(grey + saturation * (x - grey), 0, 1) ** gamma * gain
+    alpha = cv2.GaussianBlur(m.astype(np.float32), (0, 0), 1.5)[..., None]
+    out = np.clip((alpha * adj + (1 - alpha) * x) * 255 + 0.5, 0, 255).astype(np.uint8)
     return _save(out, out_quality), m
