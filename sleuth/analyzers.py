@@ -20,13 +20,14 @@ from __future__ import annotations
 
 import importlib
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Literal
+from typing import Any, Literal
 
 from .imageio import LoadedImage
 from .options import ScanOptions, parse_options
-from .settings import get_settings
 from .report import Evidence
+from .settings import get_settings
 
 AnalyzerFn = Callable[[LoadedImage, "ScanContext"], "Evidence | list[Evidence] | None"]
 

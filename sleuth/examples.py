@@ -284,7 +284,7 @@ def xmp_packet(dst: str = "trainedAlgorithmicMedia", creator_tool: str | None = 
             f'xmlns:Iptc4xmpExt="http://iptc.org/std/Iptc4xmpExt/2008-02-29/" xmlns:xmp="http://ns.adobe.com/xap/1.0/" '
             f'xmlns:xmpMM="http://ns.adobe.com/xap/1.0/mm/" xmlns:stEvt="http://ns.adobe.com/xap/1.0/sType/ResourceEvent#" '
             f'Iptc4xmpExt:DigitalSourceType="{IPTC}{dst}"{tool}>{hist}</rdf:Description></rdf:RDF></x:xmpmeta>'
-            f'<?xpacket end="w"?>').encode("utf-8")
+            f'<?xpacket end="w"?>').encode()
 
 
 def jpeg_with_xmp(rgb: np.ndarray, xmp: bytes) -> bytes:

@@ -162,7 +162,7 @@ class Evidence(BaseModel):
         """Heatmaps (HxW float in [0,1], white = suspicious), not serialised."""
         return self._maps
 
-    def with_maps(self, maps: dict[str, np.ndarray]) -> "Evidence":
+    def with_maps(self, maps: dict[str, np.ndarray]) -> Evidence:
         self._maps.update(maps)
         return self
 
@@ -271,7 +271,6 @@ class Report(BaseModel):
 # ----------------------------------------------------------------------------- summary
 
 from .summary import summarise  # noqa: E402  (the summary logic lives beside, it needs the models)
-
 
 # ----------------------------------------------------------------------------- audit trail
 
@@ -410,7 +409,7 @@ def audit(specs: list[Any], options: dict[str, Any], evidence: list[Evidence] | 
     an = {s.name: AnalyzerAudit(version=s.version or __version__, kind=s.kind, role=s.role,
                                 origin_effect=getattr(s, "origin_effect", "verdict"), operating_point=ops.get(s.name, {}))
           for s in specs}
-    ts = timestamp or _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+    ts = timestamp or _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
     return Audit(sleuth_version=__version__, python=f"{platform.python_implementation()} {platform.python_version()}",
                  libraries=library_versions(), models=model_files(), analyzers=an, options=redact_options(options),
                  timestamp=ts)

@@ -35,8 +35,9 @@ import contextvars
 import io
 import math
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 from PIL import Image, ImageEnhance
@@ -311,7 +312,7 @@ def apply(attack: str | Attack, img: np.ndarray, seed: int = 0, *, rng: np.rando
     tok = _NOTES.set(notes)
     from .copy import BACKGROUNDS
 
-    bg_tok = BACKGROUNDS.set(list(backgrounds or []))
+    bg_tok = BACKGROUNDS.set(tuple(backgrounds or ()))
     try:
         out = atk.fn(img, rng if rng is not None else _rng_for(atk.name, seed))
     finally:

@@ -22,7 +22,8 @@ from PIL import Image
 from . import Attack, _note, encode_decode, gamma, rotate
 
 #: other photos for ``copy-overlay-bg``, set by :func:`sleuth.attacks.apply` for one call
-BACKGROUNDS: contextvars.ContextVar[list[np.ndarray]] = contextvars.ContextVar("sleuth_attack_backgrounds", default=[])
+#: (a tuple, so the shared default cannot be mutated by one caller for the next)
+BACKGROUNDS: contextvars.ContextVar[tuple[np.ndarray, ...]] = contextvars.ContextVar("sleuth_attack_backgrounds", default=())
 
 
 def _augly() -> Any:

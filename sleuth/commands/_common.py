@@ -12,14 +12,13 @@ reported), 2 usage error.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Optional
+from typing import Any, Optional
 
 import typer
 
-
 from ..render import Format  # noqa: E402  (the one --format type)
-
 
 FORMAT_HELP = "Output: table (for people), json (one document), jsonl (one object per line, streamed) or html (a self-contained page)."
 
@@ -66,10 +65,10 @@ def run_or_exit(fn: Callable[[], Any]) -> Any:
         return fn()
     except UsageError as exc:
         err(exc)
-        raise typer.Exit(2)
+        raise typer.Exit(2) from exc
     except SleuthError as exc:
         err(exc)
-        raise typer.Exit(1)
+        raise typer.Exit(1) from exc
 
 
 def expand_inputs(paths: list[Path], recursive: bool, require: bool = True, follow_links: bool = False,

@@ -12,7 +12,6 @@ from typing import Optional
 
 import typer
 
-
 from . import _engine as _eng
 from ._common import Batch, Format, emit, expand_inputs, format_option, out_option, parse_options_or_exit
 from ._common import err as _err

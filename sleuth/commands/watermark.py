@@ -16,14 +16,19 @@ from typing import Optional
 import typer
 
 from ..render.help import epilog
-
-
-from ._common import Batch, Format, emit, expand_inputs, format_option, out_option, parse_options_or_exit, progress_iter, usage_exit
+from ._common import (
+    Batch,
+    Format,
+    emit,
+    expand_inputs,
+    format_option,
+    out_option,
+    parse_options_or_exit,
+    progress_iter,
+    usage_exit,
+)
 from ._common import err as _err
 from ._common import run_or_exit as _run
-
-
-
 
 
 def _method_or_exit(method: str):
@@ -34,7 +39,7 @@ def _method_or_exit(method: str):
         return get_method(method)
     except SleuthError as exc:
         _err(exc)
-        raise typer.Exit(2)
+        raise typer.Exit(2) from exc
 
 
 
@@ -52,12 +57,11 @@ def mark_cmd(
     fmt: Format = format_option(),
 ) -> None:
     from ..errors import SleuthError, UsageError
+    from ..results import MarkResult
+    from ..settings import get_settings
     from ..watermark import ecc
     from ..watermark.api import mark_file
-    from ..results import MarkResult
     from ..watermark.keys import parse_key
-
-    from ..settings import get_settings
 
     m = _method_or_exit(method)
     key = key or get_settings().watermark_key
@@ -72,7 +76,7 @@ def mark_cmd(
             m.expected_bits(k, payload)  # raises the usage error
     except UsageError as exc:
         _err(exc)
-        raise typer.Exit(2)
+        raise typer.Exit(2) from exc
     if not (0.05 <= strength <= 8):
         _err(f"--strength must be between 0.05 and 8, got {strength}")
         raise typer.Exit(2)

@@ -175,7 +175,7 @@ class Matcher:
         if "IDMap" not in type(fi).__name__ and prim.kind == "float":
             # approximate structure (IVF-PQ): re-score the candidates exactly from the stored vectors
             stored = self._stored(self.primary, [int(i) for i in ids])
-            sims = np.array([float(stored[int(i)] @ qv[0]) if int(i) in stored else float(s) for s, i in zip(sims, ids)])
+            sims = np.array([float(stored[int(i)] @ qv[0]) if int(i) in stored else float(s) for s, i in zip(sims, ids, strict=True)])
         offset = 0.0
         if self.do_normalise:
             bg = idx.background().get(self.primary)
@@ -183,7 +183,7 @@ class Matcher:
                 offset = N.background_offset(qv[0], bg)
             else:
                 offset = N.offset_from_references(np.sort(sims)[::-1])
-        for s, i in zip(sims, ids):
+        for s, i in zip(sims, ids, strict=True):
             cand[int(i)] = {"sim": float(s)}
         # 2. PDQ dihedral candidates
         pdq_sims: dict[int, float] = {}
@@ -191,8 +191,8 @@ class Matcher:
             pi = idx.faiss_index("pdq")
             kp = int(min(n_ref, 10))
             dist, pids = pi.search(np.ascontiguousarray(qf.global_["pdq"]), kp)
-            for drow, irow in zip(dist, pids):
-                for dd, ii in zip(drow, irow):
+            for drow, irow in zip(dist, pids, strict=True):
+                for dd, ii in zip(drow, irow, strict=True):
                     if ii < 0:
                         continue
                     sim = 1.0 - dd / 256.0
@@ -210,8 +210,8 @@ class Matcher:
                 cv = None
             if cv is not None:
                 cs, cids = fi.search(cv, int(min(n_ref, 3)))
-                for srow, irow in zip(cs, cids):
-                    for sv, ii in zip(srow, irow):
+                for srow, irow in zip(cs, cids, strict=True):
+                    for sv, ii in zip(srow, irow, strict=True):
                         if ii < 0:
                             continue
                         ii = int(ii)

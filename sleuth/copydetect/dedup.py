@@ -14,8 +14,9 @@ Design
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 
@@ -38,9 +39,9 @@ class DedupResult:
 
 
 def dedup(paths: Iterable[str], descriptor: str = "sscd", progress: bool = False, verify_pairs: bool = True) -> DedupResult:
-    from ..imageio import load_image
-
     import faiss
+
+    from ..imageio import load_image
 
     res = DedupResult()
     ok: list[tuple[str, np.ndarray, int, int]] = []  # path, rgb, pixels, bytes
@@ -73,7 +74,7 @@ def dedup(paths: Iterable[str], descriptor: str = "sscd", progress: bool = False
     lims, dist, lab = fi.range_search(X, CAND_COS)
     pairs: dict[tuple[int, int], float] = {}
     for i in range(n):
-        for s, j in zip(dist[lims[i]:lims[i + 1]], lab[lims[i]:lims[i + 1]]):
+        for s, j in zip(dist[lims[i]:lims[i + 1]], lab[lims[i]:lims[i + 1]], strict=True):
             if j != i:
                 pairs[(min(i, j), max(i, j))] = float(s)
     bi = faiss.IndexBinaryFlat(256)

@@ -21,12 +21,12 @@ Binary hashes are stored as packed bytes so FAISS binary indexes search them by 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Callable, Iterable
-
-from ..settings import get_settings
 
 import numpy as np
+
+from ..settings import get_settings
 
 SSCD_SHORT_SIDE = 288
 
