@@ -468,7 +468,7 @@ def heatmap_rgba(heat: np.ndarray, max_side: int = 512) -> np.ndarray:
     """Colour a [0,1] heatmap (white = suspicious) as an RGBA overlay (transparent where 0)."""
     import cv2
 
-    h = np.clip(np.nan_to_num(heat.astype(np.float32)), 0, 1)
+    h: np.ndarray = np.clip(np.nan_to_num(heat.astype(np.float32)), 0, 1)
     scale = min(1.0, max_side / max(h.shape))
     if scale < 1:
         h = cv2.resize(h, (max(1, int(h.shape[1] * scale)), max(1, int(h.shape[0] * scale))), interpolation=cv2.INTER_AREA)

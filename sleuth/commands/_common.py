@@ -14,7 +14,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, NoReturn, Optional
 
 import typer
 
@@ -51,7 +51,7 @@ def err(msg: object) -> None:
     log(display(" ".join(str(msg).split())))  # above a live progress bar, never tearing it
 
 
-def usage_exit(msg: object) -> None:
+def usage_exit(msg: object) -> NoReturn:
     """A usage error: one line, exit 2."""
     err(msg)
     raise typer.Exit(2)
@@ -132,6 +132,8 @@ class Batch:
         self.engine.check()
         self.args = [str(p) for p in paths]
         self.skipped: list[tuple[str, str]] = []
+        self.files: list[str]
+        self.problems: list[tuple[str, str]]
         if self.engine.is_ray:
             self.files, self.problems = self.engine.expand(list(paths), recursive)
         else:

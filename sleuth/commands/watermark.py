@@ -10,6 +10,7 @@ too long, unknown method).
 """
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Optional
 
@@ -121,13 +122,14 @@ def verify_cmd(
     from ..watermark.keys import parse_key
 
     _method_or_exit(method)
-    key = key or ([get_settings().watermark_key] if get_settings().watermark_key else None)
+    default_key = get_settings().watermark_key
+    key = key or ([default_key] if default_key else None)
     if not key:
         usage_exit("no key given: use --key KEY or set SLEUTH_WATERMARK_KEY")
     if not (0 < fpr < 1):
         usage_exit(f"--fpr must be in (0, 1), got {fpr}")
     for k in key:
-        _run(lambda k=k: parse_key(k))
+        _run(functools.partial(parse_key, k))
     options = parse_options_or_exit(watermark_keys=list(key), watermark_method=method, watermark_fpr=fpr,
                                     max_pixels=max_pixels)
     batch = Batch(paths, recursive, analyzers=VERIFY_ANALYZERS, options=options, jobs=jobs,

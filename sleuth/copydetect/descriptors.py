@@ -23,6 +23,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -98,7 +99,7 @@ register_descriptor(Descriptor("phash", "binary", 64, _phash, "imagehash pHash (
 
 # --------------------------------------------------------------------------- SSCD
 
-_SESSIONS: dict[str, object] = {}
+_SESSIONS: dict[str, Any] = {}  # onnxruntime sessions, or the TorchScript SSCD module
 _LOCK = threading.Lock()
 
 

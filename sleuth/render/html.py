@@ -50,7 +50,7 @@ def _maps(r: Report, i: int) -> list[dict[str, Any]]:
     import cv2
 
     base = r._thumbnail
-    out = []
+    out: list[dict[str, Any]] = []
     for e in r.evidence:
         if not _fired(e):
             continue
