@@ -189,8 +189,9 @@ def _reference_dwtdct():
         f = Path(loc) / "maxDct.py"
         if f.is_file():
             s = importlib.util.spec_from_file_location("_sleuth_imwatermark_maxdct", f)
+            if s is None or s.loader is None:
+                continue
             mod = importlib.util.module_from_spec(s)
-            assert s.loader is not None
             s.loader.exec_module(mod)
             return mod.EmbedMaxDct
     raise ModuleNotFoundError("invisible-watermark (imwatermark) is not installed", name="imwatermark")

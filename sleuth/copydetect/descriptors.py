@@ -139,6 +139,8 @@ def _torchscript_sscd():
     from ..models import MODELS, cache_dir
 
     url = MODELS["sscd"].url
+    if not url:
+        raise ModelNotFoundError("SSCD has no TorchScript download URL")
     dest = cache_dir() / "models" / "sscd_disc_mixup.torchscript.pt"
     if not dest.is_file():
         if get_settings().offline:

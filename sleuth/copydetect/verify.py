@@ -62,7 +62,7 @@ def _sift():
     if _SIFT is None:
         import cv2
 
-        _SIFT = cv2.SIFT_create(nfeatures=MAX_KEYPOINTS)
+        _SIFT = cv2.SIFT.create(nfeatures=MAX_KEYPOINTS)
     return _SIFT
 
 
