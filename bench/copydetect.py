@@ -40,16 +40,14 @@ import numpy as np  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from sleuth.bench import data_dir  # noqa: E402
 from sleuth.bench.metrics import micro_ap, recall_at_precision  # noqa: E402
 from sleuth.bench.report import md_table, write_section  # noqa: E402
-
-from sleuth.bench import data_dir  # noqa: E402
 
 DATA = data_dir()
 TOPK = 10
 from sleuth import attacks  # noqa: E402
 from sleuth.attacks.copy import FAMILIES  # noqa: E402
-
 
 # ----------------------------------------------------------------------------- data
 
@@ -147,16 +145,16 @@ def predictions_from_matrix(S: np.ndarray, k: int = TOPK) -> list[list[tuple[int
 
 def evaluate(preds: list[list[tuple[int, float]]], truth: list[int], families: list[str]) -> dict:
     scores, pos = [], []
-    for p, t in zip(preds, truth):
+    for p, t in zip(preds, truth, strict=True):
         for r, s in p:
             scores.append(s)
             pos.append(r == t and t >= 0)
     n_gt = sum(1 for t in truth if t >= 0)
     res = {"uAP": micro_ap(scores, pos, n_gt), "R@P90": recall_at_precision(scores, pos, n_gt, 0.9)}
-    top1 = [(bool(p) and p[0][0] == t) for p, t in zip(preds, truth) if t >= 0]
+    top1 = [(bool(p) and p[0][0] == t) for p, t in zip(preds, truth, strict=True) if t >= 0]
     res["R@1"] = float(np.mean(top1))
-    fam_pos = [f for f, t in zip(families, truth) if t >= 0]
-    res["families"] = {f: float(np.mean([ok for ok, ff in zip(top1, fam_pos) if ff == f])) for f in FAMILIES if f in fam_pos}
+    fam_pos = [f for f, t in zip(families, truth, strict=True) if t >= 0]
+    res["families"] = {f: float(np.mean([ok for ok, ff in zip(top1, fam_pos, strict=True) if ff == f])) for f in FAMILIES if f in fam_pos}
     return res
 
 
@@ -206,7 +204,7 @@ def calibrate(args):
     with tempfile.TemporaryDirectory() as tmp:
         _, feats, _, _ = run_full_pipeline(ref_p, bg_p, queries, Path(tmp))
     X, y = [], []
-    for f, (_, t, _) in zip(feats, queries):
+    for f, (_, t, _) in zip(feats, queries, strict=True):
         for r, nrm, inl, pdq in f:
             X.append([nrm, 0.5 if pdq is None else pdq, np.log1p(inl)])
             y.append(int(r == t))
@@ -284,8 +282,8 @@ def quality(args):
     add("sleuth full pipeline (SSCD + PDQ + norm + SIFT/RANSAC, calibrated)", preds, [t_index], times)
     full = results[rows[-1]["method"]]
     # decision at the shipped threshold
-    tp = sum(1 for p, t in zip(preds, truth) if p and p[0][1] >= DECISION and p[0][0] == t)
-    fp = sum(1 for p, t in zip(preds, truth) if p and p[0][1] >= DECISION and p[0][0] != t)
+    tp = sum(1 for p, t in zip(preds, truth, strict=True) if p and p[0][1] >= DECISION and p[0][0] == t)
+    fp = sum(1 for p, t in zip(preds, truth, strict=True) if p and p[0][1] >= DECISION and p[0][0] != t)
     npos = sum(1 for t in truth if t >= 0)
     sscd = results["sscd (cosine)"]
     goal = 1 - (1 - sscd["uAP"]) / 2
@@ -367,10 +365,10 @@ def scale(args):
         out = []
         for q in Qx:
             t, c = time.perf_counter(), time.process_time()
-            _, I = index.search(q[None], k)
+            _, nbrs = index.search(q[None], k)
             ts.append(time.perf_counter() - t)
             cs.append(time.process_time() - c)
-            out.append(I[0])
+            out.append(nbrs[0])
         cpu.append(float(np.median(cs)) * 1000)
         return np.array(ts) * 1000, np.array(out)
 
@@ -387,11 +385,11 @@ def scale(args):
     tb = time.perf_counter() - t
     for nprobe in (16, 64):
         ivf.nprobe = nprobe
-        tl, I = lat(ivf, Q)
-        rec = float(np.mean([len(set(a) & set(b)) / 10 for a, b in zip(I, gt)]))
+        tl, nbrs = lat(ivf, Q)
+        rec = float(np.mean([len(set(a) & set(b)) / 10 for a, b in zip(nbrs, gt, strict=True)]))
         rows.append({"structure": f"SSCD IVF-PQ ({ivf.nlist} lists, PQ64x8, nprobe {nprobe})", "entries": f"{n1:,}", "build s": tb,
                      "bytes/image": ivf.code_size + 8, "p50 ms": np.percentile(tl, 50), "p95 ms": np.percentile(tl, 95), "CPU p50 ms": cpu[-1],
-                     "recall@10": rec, "copy found@10": float(np.mean([qi[j] in I[j] for j in range(nq)])), "note": "measured"})
+                     "recall@10": rec, "copy found@10": float(np.mean([qi[j] in nbrs[j] for j in range(nq)])), "note": "measured"})
         print(rows[-1], file=sys.stderr)
     del flat
     # 10M IVF-PQ: the trained 1M structure filled with generated codes (encoding 10M real vectors and holding
@@ -403,20 +401,20 @@ def scale(args):
     inv = ivf.invlists
     t = time.perf_counter()
     reps = n10 // n1
-    for l in range(ivf.nlist):
-        sz = inv.list_size(l)
+    for lst in range(ivf.nlist):
+        sz = inv.list_size(lst)
         if sz == 0:
             continue
-        codes = faiss.rev_swig_ptr(inv.get_codes(l), sz * ivf.code_size).copy()
-        lids = faiss.rev_swig_ptr(inv.get_ids(l), sz).copy()
+        codes = faiss.rev_swig_ptr(inv.get_codes(lst), sz * ivf.code_size).copy()
+        lids = faiss.rev_swig_ptr(inv.get_ids(lst), sz).copy()
         allc = np.tile(codes, reps)
         alli = np.concatenate([lids + r * n1 for r in range(reps)]).astype(np.int64)
-        big.invlists.add_entries(l, len(alli), faiss.swig_ptr(alli), faiss.swig_ptr(allc))
+        big.invlists.add_entries(lst, len(alli), faiss.swig_ptr(alli), faiss.swig_ptr(allc))
     big.ntotal = n10
     tb = time.perf_counter() - t
     for nprobe in (16, 64):
         big.nprobe = nprobe
-        tl, I = lat(big, Q)
+        tl, _ = lat(big, Q)
         # the 10 copies of each source code make recall trivially the 1M one: not reported
         found = float("nan")
         rows.append({"structure": f"SSCD IVF-PQ ({big.nlist} lists, PQ64x8, nprobe {nprobe})", "entries": f"{n10:,}",
@@ -438,8 +436,8 @@ def scale(args):
         t = time.perf_counter()
         bi = build_faiss("binary", 256, C, np.arange(n, dtype=np.int64), structure)
         tb = time.perf_counter() - t
-        tl, I = lat(bi, Qc, k=10)
-        rec1 = float(np.mean([qi[j] in I[j] for j in range(nq)]))
+        tl, nbrs = lat(bi, Qc, k=10)
+        rec1 = float(np.mean([qi[j] in nbrs[j] for j in range(nq)]))
         rows.append({"structure": f"PDQ {structure}" + (f" ({bi.nlist} lists, nprobe {bi.nprobe})" if structure == "binary-ivf" else ""),
                      "entries": f"{n:,}", "build s": tb, "bytes/image": 32 + 8, "p50 ms": np.percentile(tl, 50),
                      "p95 ms": np.percentile(tl, 95), "CPU p50 ms": cpu[-1], "recall@10": float("nan"), "copy found@10": rec1,

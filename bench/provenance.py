@@ -35,9 +35,8 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from sleuth.bench.report import md_table, write_section  # noqa: E402
-
 from sleuth.bench import data_dir  # noqa: E402
+from sleuth.bench.report import md_table, write_section  # noqa: E402
 
 DATA = data_dir()
 WORK = ROOT / "bench" / "_work" / "provenance"

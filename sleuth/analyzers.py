@@ -20,13 +20,14 @@ from __future__ import annotations
 
 import importlib
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Literal
+from typing import Any, Literal
 
 from .imageio import LoadedImage
 from .options import ScanOptions, parse_options
-from .settings import get_settings
 from .report import Evidence
+from .settings import get_settings
 
 AnalyzerFn = Callable[[LoadedImage, "ScanContext"], "Evidence | list[Evidence] | None"]
 
@@ -156,11 +157,37 @@ def load_builtin() -> None:
 
 
 def available() -> dict[str, AnalyzerSpec]:
+    """Every registered analyzer, built-in modules (and ``SLEUTH_ANALYZER_MODULES``) loaded first.
+
+    Returns
+    -------
+    dict of str to AnalyzerSpec
+        Name -> spec, in report order (``order``, then name).
+    """
     load_builtin()
     return dict(sorted(_REGISTRY.items(), key=lambda kv: (kv[1].order, kv[0])))
 
 
 def select(names: list[str] | None = None, tier: str = "full") -> list[AnalyzerSpec]:
+    """The analyzers a scan runs: the ones named, or every analyzer of ``tier``.
+
+    Parameters
+    ----------
+    names : list of str, optional
+        Analyzer names, run in the order given; when empty or None, ``tier`` decides.
+    tier : {"fast", "full"}
+        ``fast``: the fast analyzers only; ``full``: fast and full ones (ignored when ``names`` is given).
+
+    Returns
+    -------
+    list of AnalyzerSpec
+        The selected specs (by tier: in report order).
+
+    Raises
+    ------
+    UsageError
+        When a name is not registered (the message lists the available ones).
+    """
     specs = available()
     if names:
         unknown = [n for n in names if n not in specs]
@@ -174,6 +201,23 @@ def select(names: list[str] | None = None, tier: str = "full") -> list[AnalyzerS
 
 
 def run_analyzer(spec: AnalyzerSpec, img: LoadedImage, ctx: ScanContext) -> list[Evidence]:
+    """Run one analyzer on one image; a crash becomes that analyzer's error item, never an exception.
+
+    Parameters
+    ----------
+    spec : AnalyzerSpec
+        The analyzer (from :func:`select` or :func:`available`).
+    img : LoadedImage
+        The decoded image.
+    ctx : ScanContext
+        The scan's options and the per-image cache shared between analyzers.
+
+    Returns
+    -------
+    list of Evidence
+        What the analyzer returned, as a list (empty when it does not apply); on an exception, one
+        item with ``error`` set and ``verdict`` None (the traceback is printed when ``SLEUTH_DEBUG`` is set).
+    """
     try:
         out = spec.fn(img, ctx)
     except Exception as exc:  # one analyzer's crash never stops the others

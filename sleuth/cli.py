@@ -75,7 +75,7 @@ def models_install(names: Optional[list[str]] = typer.Argument(None)) -> None:
             typer.echo(line)
     except Exception as exc:
         err(f"models install failed: {exc}")
-        raise typer.Exit(1)
+        raise typer.Exit(1) from exc
 
 
 @models_app.command("path")
@@ -87,7 +87,7 @@ def models_path(name: str) -> None:
         typer.echo(str(resolve(name)))
     except SleuthError as exc:
         err(exc)
-        raise typer.Exit(1)
+        raise typer.Exit(1) from exc
 
 
 @app.command()

@@ -45,7 +45,7 @@ def photo_like(h: int = 512, w: int = 640, seed: int = 0) -> np.ndarray:
 
     rng = np.random.default_rng(seed)
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
-    img = np.zeros((h, w, 3), np.float32)
+    img: np.ndarray = np.zeros((h, w, 3), np.float32)
     for c in range(3):
         a, b = rng.uniform(-1, 1, 2)
         img[..., c] = 110 + 60 * np.sin(xx / w * np.pi * (1 + c) * a + yy / h * np.pi * b + c)
@@ -59,7 +59,7 @@ def photo_like(h: int = 512, w: int = 640, seed: int = 0) -> np.ndarray:
             cv2.rectangle(img, (cx, cy), (cx + r, cy + int(r * 0.7)), col, -1)
     tex = cv2.GaussianBlur(rng.normal(0, 18, (h, w)).astype(np.float32), (0, 0), 1.2)
     img += tex[..., None]
-    img = cv2.GaussianBlur(img, (0, 0), 0.8)
+    img = np.asarray(cv2.GaussianBlur(img, (0, 0), 0.8), np.float32)  # (already float32: typing only)
     img += rng.normal(0, 2.0, img.shape)
     return np.clip(img, 0, 255).astype(np.uint8)
 
@@ -135,7 +135,7 @@ def invokeai_png(rgb: np.ndarray) -> bytes:
     return png_with_text(rgb, {"invokeai_metadata": json.dumps(md), "invokeai_graph": json.dumps({"id": "g", "nodes": {}})})
 
 
-NOVELAI_COMMENT = {"prompt": "masterpiece, best quality, a cat astronaut, space", "steps": 28, "height": 512,
+NOVELAI_COMMENT: dict[str, Any] = {"prompt": "masterpiece, best quality, a cat astronaut, space", "steps": 28, "height": 512,
                    "width": 640, "scale": 5.0, "uncond_scale": 1.0, "cfg_rescale": 0.0, "seed": 3141592653,
                    "n_samples": 1, "noise_schedule": "native", "sampler": "k_euler_ancestral",
                    "uc": "lowres, bad anatomy, text"}
@@ -189,8 +189,9 @@ def _reference_dwtdct():
         f = Path(loc) / "maxDct.py"
         if f.is_file():
             s = importlib.util.spec_from_file_location("_sleuth_imwatermark_maxdct", f)
+            if s is None or s.loader is None:
+                continue
             mod = importlib.util.module_from_spec(s)
-            assert s.loader is not None
             s.loader.exec_module(mod)
             return mod.EmbedMaxDct
     raise ModuleNotFoundError("invisible-watermark (imwatermark) is not installed", name="imwatermark")
@@ -284,7 +285,7 @@ def xmp_packet(dst: str = "trainedAlgorithmicMedia", creator_tool: str | None = 
             f'xmlns:Iptc4xmpExt="http://iptc.org/std/Iptc4xmpExt/2008-02-29/" xmlns:xmp="http://ns.adobe.com/xap/1.0/" '
             f'xmlns:xmpMM="http://ns.adobe.com/xap/1.0/mm/" xmlns:stEvt="http://ns.adobe.com/xap/1.0/sType/ResourceEvent#" '
             f'Iptc4xmpExt:DigitalSourceType="{IPTC}{dst}"{tool}>{hist}</rdf:Description></rdf:RDF></x:xmpmeta>'
-            f'<?xpacket end="w"?>').encode("utf-8")
+            f'<?xpacket end="w"?>').encode()
 
 
 def jpeg_with_xmp(rgb: np.ndarray, xmp: bytes) -> bytes:

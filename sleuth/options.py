@@ -87,7 +87,7 @@ class ScanOptions(BaseModel):
 _ALIASES = {"fpr": "known_watermark_fpr"}
 
 
-def parse_options(options: "ScanOptions | dict[str, Any] | None" = None, **overrides: Any) -> ScanOptions:
+def parse_options(options: ScanOptions | dict[str, Any] | None = None, **overrides: Any) -> ScanOptions:
     """Validate scan options given as a model, a dict or keywords.
 
     Parameters

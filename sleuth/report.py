@@ -162,7 +162,7 @@ class Evidence(BaseModel):
         """Heatmaps (HxW float in [0,1], white = suspicious), not serialised."""
         return self._maps
 
-    def with_maps(self, maps: dict[str, np.ndarray]) -> "Evidence":
+    def with_maps(self, maps: dict[str, np.ndarray]) -> Evidence:
         self._maps.update(maps)
         return self
 
@@ -271,7 +271,6 @@ class Report(BaseModel):
 # ----------------------------------------------------------------------------- summary
 
 from .summary import summarise  # noqa: E402  (the summary logic lives beside, it needs the models)
-
 
 # ----------------------------------------------------------------------------- audit trail
 
@@ -410,7 +409,7 @@ def audit(specs: list[Any], options: dict[str, Any], evidence: list[Evidence] | 
     an = {s.name: AnalyzerAudit(version=s.version or __version__, kind=s.kind, role=s.role,
                                 origin_effect=getattr(s, "origin_effect", "verdict"), operating_point=ops.get(s.name, {}))
           for s in specs}
-    ts = timestamp or _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+    ts = timestamp or _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
     return Audit(sleuth_version=__version__, python=f"{platform.python_implementation()} {platform.python_version()}",
                  libraries=library_versions(), models=model_files(), analyzers=an, options=redact_options(options),
                  timestamp=ts)
@@ -469,7 +468,7 @@ def heatmap_rgba(heat: np.ndarray, max_side: int = 512) -> np.ndarray:
     """Colour a [0,1] heatmap (white = suspicious) as an RGBA overlay (transparent where 0)."""
     import cv2
 
-    h = np.clip(np.nan_to_num(heat.astype(np.float32)), 0, 1)
+    h: np.ndarray = np.clip(np.nan_to_num(heat.astype(np.float32)), 0, 1)
     scale = min(1.0, max_side / max(h.shape))
     if scale < 1:
         h = cv2.resize(h, (max(1, int(h.shape[1] * scale)), max(1, int(h.shape[0] * scale))), interpolation=cv2.INTER_AREA)

@@ -25,8 +25,17 @@ from typing import Any
 
 import numpy as np
 
-from .report import NOTHING, QUIET_VERDICTS, AISummary, Evidence, ManipulationSummary, Report, Summary
-from .report import normalise_verdict, verdict_label
+from .report import (
+    NOTHING,
+    QUIET_VERDICTS,
+    AISummary,
+    Evidence,
+    ManipulationSummary,
+    Report,
+    Summary,
+    normalise_verdict,
+    verdict_label,
+)
 
 AI_SOURCE_WORDS = ("trainedAlgorithmic", "algorithmicMedia", "compositeSynthetic")
 #: C2PA action names (the part after ``c2pa.``) that record an edit of earlier content

@@ -308,10 +308,10 @@ def test_ivfpq_and_binary_ivf_structures_find_copies():
     ids = np.arange(100, 3100, dtype=np.int64)
     idx = build_faiss("float", 512, X, ids, "ivf-pq")
     q = X[:20] + 0.03 * rng.standard_normal((20, 512)).astype(np.float32)
-    _, I = idx.search(q, 5)
-    assert np.mean([ids[j] in I[j] for j in range(20)]) >= 0.9
+    _, found = idx.search(q, 5)
+    assert np.mean([ids[j] in found[j] for j in range(20)]) >= 0.9
     C = rng.integers(0, 256, (3000, 32), dtype=np.uint8)
     bidx = build_faiss("binary", 256, C, ids, "binary-ivf")
     bidx.nprobe = bidx.nlist  # exhaustive: the ids must come back exactly
-    _, I = bidx.search(C[:10], 1)
-    assert list(I[:, 0]) == list(ids[:10])
+    _, found = bidx.search(C[:10], 1)
+    assert list(found[:, 0]) == list(ids[:10])

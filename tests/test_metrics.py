@@ -4,8 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sleuth.bench.metrics import (best_pixel_f1, micro_ap, pixel_f1, recall_at_precision, threshold_at_fpr,
-                                  tpr_at_fpr)
+from sleuth.bench.metrics import best_pixel_f1, micro_ap, pixel_f1, recall_at_precision, threshold_at_fpr, tpr_at_fpr
 
 
 def test_micro_ap_hand_computed():

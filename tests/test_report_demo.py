@@ -29,8 +29,8 @@ def test_demo_rows_are_distinct(tmp_path):
     ex.make_examples(tmp_path)
     full = ["plain_photo.jpg", "edited_copy_move.jpg"]  # the pixel detectors decide these rows
     fast = ["camera_exif_gps.jpg", "c2pa_ai.jpg", "sdxl_watermarked.png", "broken/zero_bytes.jpg"]
-    reps = {n: r.summary for n, r in zip(full, sleuth.scan_many([tmp_path / n for n in full]))}
-    reps.update({n: r.summary for n, r in zip(fast, sleuth.scan_many([tmp_path / n for n in fast], tier="fast"))})
+    reps = {n: r.summary for n, r in zip(full, sleuth.scan_many([tmp_path / n for n in full]), strict=True)}
+    reps.update({n: r.summary for n, r in zip(fast, sleuth.scan_many([tmp_path / n for n in fast], tier="fast"), strict=True)})
     assert reps["plain_photo.jpg"].headline == "no evidence" and reps["plain_photo.jpg"].ai.label == "no AI signal"
     assert reps["camera_exif_gps.jpg"].headline == "camera photo" and reps["camera_exif_gps.jpg"].basis == ["claim"]
     ed = reps["edited_copy_move.jpg"]

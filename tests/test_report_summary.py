@@ -8,8 +8,19 @@ import numpy as np
 import pytest
 
 from sleuth.analyzers import register
-from sleuth.report import (LABELS, NOTHING, VERDICTS, Evidence, Report, audit, file_sha256, normalise_verdict,
-                           redact_options, summarise, verdict_label)
+from sleuth.report import (
+    LABELS,
+    NOTHING,
+    VERDICTS,
+    Evidence,
+    Report,
+    audit,
+    file_sha256,
+    normalise_verdict,
+    redact_options,
+    summarise,
+    verdict_label,
+)
 
 from .conftest import encode, natural_image
 

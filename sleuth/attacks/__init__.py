@@ -35,8 +35,9 @@ import contextvars
 import io
 import math
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 from PIL import Image, ImageEnhance
@@ -86,14 +87,14 @@ def encode_decode(img: np.ndarray, fmt: str, quality: int) -> np.ndarray:
 
 
 def resize(img: np.ndarray, factor: float | tuple[float, float]) -> np.ndarray:
-    fx, fy = (factor, factor) if np.isscalar(factor) else factor
+    fx, fy = (factor, factor) if isinstance(factor, (int, float, np.number)) else factor
     h, w = img.shape[:2]
     size = (max(1, int(round(w * fx))), max(1, int(round(h * fy))))
-    return _arr(_pil(img).resize(size, Image.BICUBIC))
+    return _arr(_pil(img).resize(size, Image.Resampling.BICUBIC))
 
 
 def resize_to(img: np.ndarray, w: int, h: int) -> np.ndarray:
-    return _arr(_pil(img).resize((int(w), int(h)), Image.BICUBIC))
+    return _arr(_pil(img).resize((int(w), int(h)), Image.Resampling.BICUBIC))
 
 
 def crop_frac(img: np.ndarray, keep: float, rng: np.random.Generator | None = None, centre: bool = True) -> np.ndarray:
@@ -132,11 +133,11 @@ def rotate(img: np.ndarray, degrees: float, crop: bool = False) -> np.ndarray:
     ``crop=True``: the largest axis-aligned rectangle that holds only image pixels."""
     h, w = img.shape[:2]
     if crop:
-        out = _arr(_pil(img).rotate(degrees, resample=Image.BICUBIC, expand=False))
+        out = _arr(_pil(img).rotate(degrees, resample=Image.Resampling.BICUBIC, expand=False))
         cw, ch = _largest_rotated_rect(w, h, degrees)
         y0, x0 = (h - ch) // 2, (w - cw) // 2
         return out[y0:y0 + ch, x0:x0 + cw].copy()
-    return _arr(_pil(img).rotate(degrees, resample=Image.BICUBIC, expand=True))
+    return _arr(_pil(img).rotate(degrees, resample=Image.Resampling.BICUBIC, expand=True))
 
 
 def flip(img: np.ndarray) -> np.ndarray:
@@ -178,12 +179,30 @@ def screenshot(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 # ----------------------------------------------------------------------------- the suite
 
-def _a(name: str, family: str, fn: AttackFn, level: float, **params: Any) -> Attack:
+def _a(name: str, family: str, fn: Callable[..., np.ndarray], level: float, **params: Any) -> Attack:
+    # fn is an AttackFn; Callable[...] because the suite's lambdas bind loop values as default
+    # arguments (``lambda im, r, q=q: ...``), which mypy cannot infer against a fixed signature
     return Attack(name=name, family=family, fn=fn, params=params, level=float(level))
 
 
 def chain(name: str, *steps: Attack, level: float = 0.0) -> Attack:
-    """A combination: the steps applied in order, each with its own sub-generator."""
+    """A combination: the steps applied in order, each with its own sub-generator.
+
+    Parameters
+    ----------
+    name : str
+        Name of the combined attack.
+    *steps : Attack
+        The attacks, applied first to last; each step draws its own generator from the caller's.
+    level : float
+        The combination's x-axis value on the ``combo`` family's curve.
+
+    Returns
+    -------
+    Attack
+        Family ``combo``; ``params["steps"]`` lists each step's name and parameters, and the record's
+        choices hold each step's random choices under ``"step<i>:<step name>"``.
+    """
 
     def fn(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         notes = _NOTES.get()
@@ -255,11 +274,34 @@ def _all() -> dict[str, Attack]:
 
 
 def names() -> list[str]:
+    """Names of the robustness suite's attacks.
+
+    Returns
+    -------
+    list of str
+        In suite order (the copy-detection family, ``copy-*``, is not part of the suite; see :func:`get`).
+    """
     return [a.name for a in SUITE]
 
 
 def get(name: str) -> Attack:
-    """The attack called ``name`` (the suite's names, or ``copy-<family>``)."""
+    """The attack called ``name`` (the suite's names, or ``copy-<family>``).
+
+    Parameters
+    ----------
+    name : str
+        A name from :func:`names`, or a copy-detection attack ``copy-<family>``.
+
+    Returns
+    -------
+    Attack
+        The attack.
+
+    Raises
+    ------
+    KeyError
+        When ``name`` is unknown (the message lists the known names).
+    """
     by = _all()
     try:
         return by[name]
@@ -268,7 +310,13 @@ def get(name: str) -> Attack:
 
 
 def families() -> dict[str, list[str]]:
-    """Family name -> attack names in suite order (curves sort them by ``level``)."""
+    """The robustness suite's attacks grouped by family.
+
+    Returns
+    -------
+    dict of str to list of str
+        Family name -> attack names in suite order (curves sort them by ``level``).
+    """
     out: dict[str, list[str]] = {}
     for a in SUITE:
         out.setdefault(a.family, []).append(a.name)
@@ -311,7 +359,7 @@ def apply(attack: str | Attack, img: np.ndarray, seed: int = 0, *, rng: np.rando
     tok = _NOTES.set(notes)
     from .copy import BACKGROUNDS
 
-    bg_tok = BACKGROUNDS.set(list(backgrounds or []))
+    bg_tok = BACKGROUNDS.set(tuple(backgrounds or ()))
     try:
         out = atk.fn(img, rng if rng is not None else _rng_for(atk.name, seed))
     finally:

@@ -22,7 +22,8 @@ from PIL import Image
 from . import Attack, _note, encode_decode, gamma, rotate
 
 #: other photos for ``copy-overlay-bg``, set by :func:`sleuth.attacks.apply` for one call
-BACKGROUNDS: contextvars.ContextVar[list[np.ndarray]] = contextvars.ContextVar("sleuth_attack_backgrounds", default=[])
+#: (a tuple, so the shared default cannot be mutated by one caller for the next)
+BACKGROUNDS: contextvars.ContextVar[tuple[np.ndarray, ...]] = contextvars.ContextVar("sleuth_attack_backgrounds", default=())
 
 
 def _augly() -> Any:
@@ -77,7 +78,7 @@ def t_screenshot(a: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     _note(template=name, crop_src_to_fit=crop)
     tmpl = os.path.join(au.SCREENSHOT_TEMPLATES_DIR, name)
     out = _arr(_augly().overlay_onto_screenshot(_pil(a), template_filepath=tmpl, crop_src_to_fit=crop))
-    return _arr(_pil(out).resize((out.shape[1] // 2, out.shape[0] // 2), Image.BICUBIC))
+    return _arr(_pil(out).resize((out.shape[1] // 2, out.shape[0] // 2), Image.Resampling.BICUBIC))
 
 
 def t_text_emoji(a: np.ndarray, rng: np.random.Generator) -> np.ndarray:

@@ -12,14 +12,13 @@ reported), 2 usage error.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Optional
+from typing import Any, NoReturn, Optional
 
 import typer
 
-
 from ..render import Format  # noqa: E402  (the one --format type)
-
 
 FORMAT_HELP = "Output: table (for people), json (one document), jsonl (one object per line, streamed) or html (a self-contained page)."
 
@@ -52,7 +51,7 @@ def err(msg: object) -> None:
     log(display(" ".join(str(msg).split())))  # above a live progress bar, never tearing it
 
 
-def usage_exit(msg: object) -> None:
+def usage_exit(msg: object) -> NoReturn:
     """A usage error: one line, exit 2."""
     err(msg)
     raise typer.Exit(2)
@@ -66,10 +65,10 @@ def run_or_exit(fn: Callable[[], Any]) -> Any:
         return fn()
     except UsageError as exc:
         err(exc)
-        raise typer.Exit(2)
+        raise typer.Exit(2) from exc
     except SleuthError as exc:
         err(exc)
-        raise typer.Exit(1)
+        raise typer.Exit(1) from exc
 
 
 def expand_inputs(paths: list[Path], recursive: bool, require: bool = True, follow_links: bool = False,
@@ -133,6 +132,8 @@ class Batch:
         self.engine.check()
         self.args = [str(p) for p in paths]
         self.skipped: list[tuple[str, str]] = []
+        self.files: list[str]
+        self.problems: list[tuple[str, str]]
         if self.engine.is_ray:
             self.files, self.problems = self.engine.expand(list(paths), recursive)
         else:

@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
-
 
 from . import _engine as _eng
 from ._common import Batch, Format, emit, expand_inputs, format_option, out_option, parse_options_or_exit
 from ._common import err as _err
 from ._common import run_or_exit as _run
+
+if TYPE_CHECKING:
+    from ..results import SearchResult
 
 
 def _files(paths, recursive):
@@ -232,7 +234,7 @@ def register(app: typer.Typer) -> None:
     app.command()(replication)
 
 
-def _table_search(rows: list[dict]) -> None:
+def _table_search(rows: list[SearchResult]) -> None:
     from rich.console import Console
     from rich.markup import escape
     from rich.table import Table

@@ -15,14 +15,10 @@ from typing import Optional
 import typer
 
 from ..render.help import epilog
-
-
 from . import _engine as _eng
 from ._common import Batch, Format, emit, format_option, out_option, parse_options_or_exit
 from ._common import err as _err
 from ._common import run_or_exit as _run
-
-
 
 DETECT_HELP = "Probability that each image is AI-generated, the decision at the calibrated default FPR, per-detector scores and the generator family."
 

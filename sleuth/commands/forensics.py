@@ -20,9 +20,7 @@ from typing import Optional
 import typer
 
 from ..render.help import epilog
-
 from ._common import Batch, Format, emit, format_option, parse_options_or_exit, usage_exit
-
 
 
 def parse_sizes(text: Optional[str]) -> Optional[list[tuple[int, int]]]:

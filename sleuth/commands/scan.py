@@ -10,6 +10,7 @@ from ..render.help import epilog
 from . import _engine as _eng
 from ._common import Batch, Format, format_option, out_option, parse_options_or_exit, split_names
 
+
 def register(app: typer.Typer) -> None:
     @app.command(help="Analyse images and report provenance, watermark, AI-generation, manipulation and copy evidence.",
                  epilog=epilog("scan"))

@@ -10,20 +10,26 @@ too long, unknown method).
 """
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Optional
 
 import typer
 
 from ..render.help import epilog
-
-
-from ._common import Batch, Format, emit, expand_inputs, format_option, out_option, parse_options_or_exit, progress_iter, usage_exit
+from ._common import (
+    Batch,
+    Format,
+    emit,
+    expand_inputs,
+    format_option,
+    out_option,
+    parse_options_or_exit,
+    progress_iter,
+    usage_exit,
+)
 from ._common import err as _err
 from ._common import run_or_exit as _run
-
-
-
 
 
 def _method_or_exit(method: str):
@@ -34,7 +40,7 @@ def _method_or_exit(method: str):
         return get_method(method)
     except SleuthError as exc:
         _err(exc)
-        raise typer.Exit(2)
+        raise typer.Exit(2) from exc
 
 
 
@@ -52,12 +58,11 @@ def mark_cmd(
     fmt: Format = format_option(),
 ) -> None:
     from ..errors import SleuthError, UsageError
+    from ..results import MarkResult
+    from ..settings import get_settings
     from ..watermark import ecc
     from ..watermark.api import mark_file
-    from ..results import MarkResult
     from ..watermark.keys import parse_key
-
-    from ..settings import get_settings
 
     m = _method_or_exit(method)
     key = key or get_settings().watermark_key
@@ -72,7 +77,7 @@ def mark_cmd(
             m.expected_bits(k, payload)  # raises the usage error
     except UsageError as exc:
         _err(exc)
-        raise typer.Exit(2)
+        raise typer.Exit(2) from exc
     if not (0.05 <= strength <= 8):
         _err(f"--strength must be between 0.05 and 8, got {strength}")
         raise typer.Exit(2)
@@ -117,13 +122,14 @@ def verify_cmd(
     from ..watermark.keys import parse_key
 
     _method_or_exit(method)
-    key = key or ([get_settings().watermark_key] if get_settings().watermark_key else None)
+    default_key = get_settings().watermark_key
+    key = key or ([default_key] if default_key else None)
     if not key:
         usage_exit("no key given: use --key KEY or set SLEUTH_WATERMARK_KEY")
     if not (0 < fpr < 1):
         usage_exit(f"--fpr must be in (0, 1), got {fpr}")
     for k in key:
-        _run(lambda k=k: parse_key(k))
+        _run(functools.partial(parse_key, k))
     options = parse_options_or_exit(watermark_keys=list(key), watermark_method=method, watermark_fpr=fpr,
                                     max_pixels=max_pixels)
     batch = Batch(paths, recursive, analyzers=VERIFY_ANALYZERS, options=options, jobs=jobs,

@@ -44,7 +44,7 @@ from . import descriptors as D
 from . import normalize as N
 from .calibration import CALIBRATION, DECISION, DECISION_PRECISION
 from .index import CopyIndex
-from .verify import Verification, extract, verify
+from .verify import LocalFeatures, Verification, extract, verify
 
 PDQ_RADIUS = 90  # of 256 bits; PDQ's own guidance: <= 31 is a match, 90 is a generous candidate net
 
@@ -77,7 +77,25 @@ class Match:
 
 def calibrated_score(normalized: float, inliers: int, pdq_sim: float | None, primary: str = "sscd") -> float:
     """Copy probability: noisy-OR of a global model (normalised similarity, PDQ similarity) and a
-    local model (RANSAC inliers), each a logistic fitted on the calibration split."""
+    local model (RANSAC inliers), each a logistic fitted on the calibration split.
+
+    Parameters
+    ----------
+    normalized : float
+        Primary-descriptor similarity minus the query's background offset.
+    inliers : int
+        RANSAC inliers of the local verification (0 when not verified).
+    pdq_sim : float or None
+        PDQ similarity (1 - Hamming distance / 256) of the best dihedral variant; None (read as 0.5)
+        when the index holds no PDQ hash for the reference.
+    primary : str
+        Primary descriptor whose stored weights are used (those of ``sscd`` when it has none).
+
+    Returns
+    -------
+    float
+        Calibrated copy probability in [0, 1]; ``is_copy`` is ``score >= DECISION``.
+    """
     w = CALIBRATION.get(primary, CALIBRATION["sscd"])
     g, loc = w["global"], w["local"]
     p = 0.5 if pdq_sim is None else pdq_sim
@@ -108,9 +126,9 @@ class QueryFeatures:
                 self.global_[d] = D.pdq_dihedral(rgb)  # 8 rows, row 0 = original
             else:
                 self.global_[d] = np.atleast_2d(D.get(d).compute(rgb))
-        self._local = None
-        self._mirror = None
-        self._crops = None
+        self._local: LocalFeatures | None = None
+        self._mirror: LocalFeatures | None = None
+        self._crops: np.ndarray | None = None
 
     def _mirrored(self):
         if self._mirror is None:
@@ -152,7 +170,27 @@ class Matcher:
         return QueryFeatures(rgb, self.index.descriptors)
 
     def match(self, query: Any, top_k: int = 5) -> list[Match]:
-        """Best ``top_k`` references for a query (path, bytes, LoadedImage, RGB array or QueryFeatures)."""
+        """Best ``top_k`` references for a query (path, bytes, LoadedImage, RGB array or QueryFeatures).
+
+        Parameters
+        ----------
+        query : str, os.PathLike, bytes, LoadedImage, ndarray or QueryFeatures
+            The query image (an RGB array is HxWx3 uint8); QueryFeatures reuses descriptors already computed.
+        top_k : int
+            Number of references returned.
+
+        Returns
+        -------
+        list of Match
+            At most ``top_k`` references, highest calibrated copy score first.
+
+        Raises
+        ------
+        IndexError_
+            When the index holds no reference images.
+        ImageLoadError
+            When ``query`` cannot be read as an image.
+        """
         qf = query if isinstance(query, QueryFeatures) else self.features(_rgb(query))
         idx = self.index
         n_ref = idx.count("reference")
@@ -175,7 +213,7 @@ class Matcher:
         if "IDMap" not in type(fi).__name__ and prim.kind == "float":
             # approximate structure (IVF-PQ): re-score the candidates exactly from the stored vectors
             stored = self._stored(self.primary, [int(i) for i in ids])
-            sims = np.array([float(stored[int(i)] @ qv[0]) if int(i) in stored else float(s) for s, i in zip(sims, ids)])
+            sims = np.array([float(stored[int(i)] @ qv[0]) if int(i) in stored else float(s) for s, i in zip(sims, ids, strict=True)])
         offset = 0.0
         if self.do_normalise:
             bg = idx.background().get(self.primary)
@@ -183,7 +221,7 @@ class Matcher:
                 offset = N.background_offset(qv[0], bg)
             else:
                 offset = N.offset_from_references(np.sort(sims)[::-1])
-        for s, i in zip(sims, ids):
+        for s, i in zip(sims, ids, strict=True):
             cand[int(i)] = {"sim": float(s)}
         # 2. PDQ dihedral candidates
         pdq_sims: dict[int, float] = {}
@@ -191,8 +229,8 @@ class Matcher:
             pi = idx.faiss_index("pdq")
             kp = int(min(n_ref, 10))
             dist, pids = pi.search(np.ascontiguousarray(qf.global_["pdq"]), kp)
-            for drow, irow in zip(dist, pids):
-                for dd, ii in zip(drow, irow):
+            for drow, irow in zip(dist, pids, strict=True):
+                for dd, ii in zip(drow, irow, strict=True):
                     if ii < 0:
                         continue
                     sim = 1.0 - dd / 256.0
@@ -210,8 +248,8 @@ class Matcher:
                 cv = None
             if cv is not None:
                 cs, cids = fi.search(cv, int(min(n_ref, 3)))
-                for srow, irow in zip(cs, cids):
-                    for sv, ii in zip(srow, irow):
+                for srow, irow in zip(cs, cids, strict=True):
+                    for sv, ii in zip(srow, irow, strict=True):
                         if ii < 0:
                             continue
                         ii = int(ii)
@@ -244,11 +282,11 @@ class Matcher:
             s = cand[i]["sim"]
             s = 0.0 if s != s else s
             nrm = float(N.normalise(np.array([s]), offset)[0]) if self.do_normalise else s
-            v = ver.get(i, Verification())
-            score = calibrated_score(nrm, v.inliers, pdq_sims.get(i), self.primary)
+            vres = ver.get(i, Verification())
+            score = calibrated_score(nrm, vres.inliers, pdq_sims.get(i), self.primary)
             inf = info.get(i, {})
             out.append(Match(id=i, path=inf.get("path", ""), score=score, is_copy=score >= DECISION, similarity=s,
-                             normalized=nrm, pdq_similarity=pdq_sims.get(i), verification=v, labels=inf.get("labels", {})))
+                             normalized=nrm, pdq_similarity=pdq_sims.get(i), verification=vres, labels=inf.get("labels", {})))
         out.sort(key=lambda m: -m.score)
         return out[:top_k]
 
@@ -274,7 +312,20 @@ _OPEN: dict[str, Matcher] = {}
 
 
 def matcher_for(index: str | os.PathLike | CopyIndex, **kw: Any) -> Matcher:
-    """A cached Matcher per index path (the scan analyzer reuses it across images)."""
+    """A cached Matcher per index path (the scan analyzer reuses it across images).
+
+    Parameters
+    ----------
+    index : str, os.PathLike or CopyIndex
+        Index folder (opened once per path and keyword set), or an opened index (a new, uncached Matcher).
+    **kw
+        :class:`Matcher` keywords (``candidates``, ``verify_top``, ``verify``, ``normalise``, ``crops``).
+
+    Returns
+    -------
+    Matcher
+        The matcher for that index and those keywords.
+    """
     if isinstance(index, CopyIndex):
         return Matcher(index, **kw)
     key = str(os.path.abspath(index)) + repr(sorted(kw.items()))
@@ -284,7 +335,24 @@ def matcher_for(index: str | os.PathLike | CopyIndex, **kw: Any) -> Matcher:
 
 
 def match(query: Any, index: str | os.PathLike | CopyIndex, top_k: int = 5, **kw: Any) -> list[Match]:
-    """Match one query (path, bytes, LoadedImage or RGB array) against an index."""
+    """Match one query (path, bytes, LoadedImage or RGB array) against an index.
+
+    Parameters
+    ----------
+    query : str, os.PathLike, bytes, LoadedImage or ndarray
+        The query image.
+    index : str, os.PathLike or CopyIndex
+        The reference index (see :func:`matcher_for`).
+    top_k : int
+        Number of references returned.
+    **kw
+        :class:`Matcher` keywords.
+
+    Returns
+    -------
+    list of Match
+        At most ``top_k`` references, highest calibrated copy score first.
+    """
     return matcher_for(index, **kw).match(query, top_k=top_k)
 
 

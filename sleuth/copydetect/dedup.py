@@ -14,8 +14,10 @@ Design
 """
 from __future__ import annotations
 
+import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -24,6 +26,9 @@ from . import descriptors as D
 from . import normalize as N
 from .api import DECISION, calibrated_score
 from .verify import extract, verify
+
+if TYPE_CHECKING:
+    from .index import CopyIndex
 
 CAND_COS = 0.3
 CAND_PDQ = 90
@@ -38,9 +43,29 @@ class DedupResult:
 
 
 def dedup(paths: Iterable[str], descriptor: str = "sscd", progress: bool = False, verify_pairs: bool = True) -> DedupResult:
-    from ..imageio import load_image
+    """Near-duplicate clusters in a set of images (see the module docstring for the method).
 
+    Parameters
+    ----------
+    paths : iterable of str
+        Image files.
+    descriptor : str
+        Global descriptor of the candidate search and the calibrated score (``sscd`` or ``sscd-distilled``).
+    progress : bool
+        Draw a progress bar on stderr while describing (more than one image).
+    verify_pairs : bool
+        Verify each candidate pair with SIFT + RANSAC (off: the score has no local evidence).
+
+    Returns
+    -------
+    DedupResult
+        ``clusters`` (size >= 2, the kept image first: most pixels, then most bytes), every scored
+        candidate pair, the images that could not be read (``errors``: path, reason) and ``n_images``
+        (the number read).
+    """
     import faiss
+
+    from ..imageio import load_image
 
     res = DedupResult()
     ok: list[tuple[str, np.ndarray, int, int]] = []  # path, rgb, pixels, bytes
@@ -73,21 +98,21 @@ def dedup(paths: Iterable[str], descriptor: str = "sscd", progress: bool = False
     lims, dist, lab = fi.range_search(X, CAND_COS)
     pairs: dict[tuple[int, int], float] = {}
     for i in range(n):
-        for s, j in zip(dist[lims[i]:lims[i + 1]], lab[lims[i]:lims[i + 1]]):
+        for s, j in zip(dist[lims[i]:lims[i + 1]], lab[lims[i]:lims[i + 1]], strict=True):
             if j != i:
                 pairs[(min(i, j), max(i, j))] = float(s)
     bi = faiss.IndexBinaryFlat(256)
     bi.add(C)
-    lims, dist, lab = bi.range_search(C, CAND_PDQ + 1)
+    blims, _hamming, blab = bi.range_search(C, CAND_PDQ + 1)
     for i in range(n):
-        for j in lab[lims[i]:lims[i + 1]]:
+        for j in blab[blims[i]:blims[i + 1]]:
             if j != i:
                 pairs.setdefault((min(i, j), max(i, j)), float(X[i] @ X[j]))
     # per-image offset from its own similarity ranks (no background set in dedup)
     k = min(n, N.SKIP + N.K + 1)
     sims_sorted, _ = fi.search(X, k)
     offsets = [N.offset_from_references(row[1:]) for row in sims_sorted]
-    local: dict[int, Any] = {}
+    local: dict[tuple[int, bool], Any] = {}
 
     def lf(i: int, mirror: bool = False):
         key = (i, mirror)
@@ -136,8 +161,30 @@ class ReplicationResult:
     decision: float = DECISION
 
 
-def replication(paths: Iterable[str], index, progress: bool = False) -> ReplicationResult:
-    """Closest reference and copy score per generated image, and the set's replication ratio."""
+def replication(paths: Iterable[str], index: str | os.PathLike[str] | CopyIndex, progress: bool = False) -> ReplicationResult:
+    """Closest reference and copy score per generated image, and the set's replication ratio.
+
+    Parameters
+    ----------
+    paths : iterable of str
+        The generated images.
+    index : str, os.PathLike or CopyIndex
+        The reference index.
+    progress : bool
+        Draw a progress bar on stderr (more than one image).
+
+    Returns
+    -------
+    ReplicationResult
+        One row per image (closest reference, score, ``is_copy``, regions; or ``error`` for an
+        unreadable image), ``ratio`` = copies / images read, its Wilson 95% interval ``ci95`` and the
+        ``decision`` threshold.
+
+    Raises
+    ------
+    IndexError_
+        When the index holds no reference images.
+    """
     from .api import matcher_for
 
     m = matcher_for(index)
@@ -149,7 +196,7 @@ def replication(paths: Iterable[str], index, progress: bool = False) -> Replicat
             try:
                 best = m.match(p, top_k=1)
                 b = best[0] if best else None
-                row = {"path": p, "error": None, "reference_id": b.id if b else None,
+                row: dict[str, Any] = {"path": p, "error": None, "reference_id": b.id if b else None,
                        "reference_path": b.path if b else None, "score": round(b.score, 6) if b else 0.0,
                        "is_copy": bool(b and b.is_copy), "regions": b.regions if b else None}
                 res.n_ok += 1
@@ -167,7 +214,7 @@ def replication(paths: Iterable[str], index, progress: bool = False) -> Replicat
             bar[0].stop()
     if res.n_ok:
         res.ratio = res.n_copies / res.n_ok
-        res.ci95 = tuple(wilson_interval(res.n_copies, res.n_ok))
+        res.ci95 = wilson_interval(res.n_copies, res.n_ok)
     return res
 
 

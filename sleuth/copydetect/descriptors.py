@@ -21,12 +21,13 @@ Binary hashes are stored as packed bytes so FAISS binary indexes search them by 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Callable, Iterable
-
-from ..settings import get_settings
+from typing import Any
 
 import numpy as np
+
+from ..settings import get_settings
 
 SSCD_SHORT_SIDE = 288
 
@@ -98,7 +99,7 @@ register_descriptor(Descriptor("phash", "binary", 64, _phash, "imagehash pHash (
 
 # --------------------------------------------------------------------------- SSCD
 
-_SESSIONS: dict[str, object] = {}
+_SESSIONS: dict[str, Any] = {}  # onnxruntime sessions, or the TorchScript SSCD module
 _LOCK = threading.Lock()
 
 
@@ -138,6 +139,8 @@ def _torchscript_sscd():
     from ..models import MODELS, cache_dir
 
     url = MODELS["sscd"].url
+    if not url:
+        raise ModelNotFoundError("SSCD has no TorchScript download URL")
     dest = cache_dir() / "models" / "sscd_disc_mixup.torchscript.pt"
     if not dest.is_file():
         if get_settings().offline:

@@ -47,7 +47,7 @@ class LocalFeatures:
         return head + self.xy.astype(np.float16).tobytes() + self.desc.astype(np.uint8).tobytes()
 
     @classmethod
-    def from_bytes(cls, b: bytes) -> "LocalFeatures":
+    def from_bytes(cls, b: bytes) -> LocalFeatures:
         n, w, h = np.frombuffer(b[:12], np.int32)
         xy = np.frombuffer(b[12:12 + 4 * n], np.float16).reshape(n, 2).astype(np.float32)
         desc = np.frombuffer(b[12 + 4 * n:12 + 4 * n + 128 * n], np.uint8).reshape(n, 128)
@@ -62,7 +62,7 @@ def _sift():
     if _SIFT is None:
         import cv2
 
-        _SIFT = cv2.SIFT_create(nfeatures=MAX_KEYPOINTS)
+        _SIFT = cv2.SIFT.create(nfeatures=MAX_KEYPOINTS)
     return _SIFT
 
 

@@ -7,15 +7,16 @@ one line per report as it arrives (flushed); the other formats collect first. A 
 from __future__ import annotations
 
 import sys
-from enum import Enum
+from collections.abc import Callable, Iterable
+from enum import StrEnum
 from pathlib import Path
-from typing import IO, Callable, Iterable
+from typing import IO
 
 from ..report import Report
 from .text import display, json_line
 
 
-class Format(str, Enum):
+class Format(StrEnum):
     """The one ``--format`` type."""
 
     table = "table"

@@ -50,7 +50,7 @@ def _maps(r: Report, i: int) -> list[dict[str, Any]]:
     import cv2
 
     base = r._thumbnail
-    out = []
+    out: list[dict[str, Any]] = []
     for e in r.evidence:
         if not _fired(e):
             continue
@@ -89,7 +89,7 @@ def _provenance(r: Report) -> dict[str, Any]:
             rows.append(("GPS", "present", e.analyzer))
         actions += [a for a in d.get("actions") or [] if isinstance(a, dict)]
         chain += _chain(d.get("ingredients") or [])
-        codes += [c for c in d.get("failing_codes") or []]
+        codes += list(d.get("failing_codes") or [])
         history += [h for h in d.get("xmp_history") or [] if isinstance(h, dict)]
     return {"rows": rows, "actions": actions, "chain": chain, "codes": codes, "history": history}
 

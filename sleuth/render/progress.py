@@ -7,11 +7,10 @@ draws on stderr, and it is off when stderr is not a terminal or with ``--quiet``
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Callable, Iterator
 
-
-_ACTIVE: list["Bar"] = []
+_ACTIVE: list[Bar] = []
 
 
 def log(line: object) -> None:
