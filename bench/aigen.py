@@ -362,3 +362,7 @@ def report(args, descs, items, y, folds, res, rows, fam_rows, fam_rows_r, src_ro
            + "; ".join(f"`{d}`" for d in pv.get("data", [])) + f". Threshold {h['threshold']:.4f} (1% FPR on pooled out-of-fold "
            f"real scores), band edge {h.get('threshold_low', float('nan')):.4f} (5%). GPU variant: not trained (no GPU in this task).", ""]
     return "\n".join(md)
+
+
+if __name__ == "__main__":
+    main()

@@ -173,6 +173,8 @@ def linear_oof(data: Data, folds, which: str, protocols, augment: bool = True) -
         else:
             X = np.concatenate([data.spec[v][f.train] for v in tv])
             Y, C = np.tile(data.y[f.train], len(tv)), C_SPEC
+        if len(set(Y.tolist())) < 2:  # degenerate fold (tiny data): no out-of-fold score beyond 0
+            continue
         lin = cal.fit_logistic(X, Y, C=C)
         for p in protocols:
             if which == "emb":
@@ -223,6 +225,8 @@ def fuse_oof(logits: dict, y: np.ndarray, folds, fpr: float, ref: str = "c320q90
     S_ref = np.stack([logits[d][ref] for d in dets], 1)
     for k in range(len(folds)):
         te, tr = fo == k, fo != k
+        if len(set(y[tr])) < 2:  # degenerate split (tiny data): fit on every row
+            tr = np.ones(n, bool)
         lin = cal.fit_logistic(S_ref[tr], y[tr], C=1.0, balanced=False)
         for p in prots:
             S = np.stack([logits[d][p] for d in dets], 1)
