@@ -271,7 +271,12 @@ def main():
                           + repr(views.TRAIN_VARIANTS)).encode()).hexdigest()[:16]
     res = lofo_cached(data, folds, configs, key)
     sysm = systems_oof(data, folds, res, items, y)
+    if res["fused_detectors"] == ["tower"]:
+        sysm.pop("ours: tower only")  # identical to ours
     rows = [summary_row(n, p, y, S[p], T, items, data.has[p]) for n, (S, T) in sysm.items() for p in PROTS if p in S]
+    for n in ("ours", "plain CLIP probe"):  # the single-crop clean view on the items the other protocols cover
+        S, T = sysm[n]
+        rows.append(summary_row(n, "c320q90:1 (subset)", y, S["c320q90:1"], T, items, data.has["r320q90"]))
     vi, vs, vt = v01_scores(items, args.v01_every)
     sel = np.zeros(len(y), bool)
     sel[vi] = True
@@ -297,8 +302,8 @@ def goals(rows, src_rows) -> list[str]:
 
     o, pl = "ours", "plain CLIP probe"
     worst = max((r["ours FPR"], r["real source"]) for r in src_rows if r["protocol"] == "c320q90")
-    loss = get(o, "c320q90", "modern AUC") - get(o, "r320q90", "modern AUC")
-    loss1 = get(o, "c320q90:1", "modern AUC") - get(o, "r320q90", "modern AUC")
+    loss = get(o, "c320q90:1 (subset)", "modern AUC") - get(o, "r320q90", "modern AUC")
+    loss1 = get(o, "c320q90:1 (subset)", "all AUC") - get(o, "r320q90", "all AUC")
     out = ["### Goals (issue 16), out-of-fold, c320q90 unless stated", ""]
 
     def line(txt, ok):
@@ -309,7 +314,8 @@ def goals(rows, src_rows) -> list[str]:
     line(f"pooled AUC >= 0.98 on modern families: {get(o, 'c320q90', 'modern AUC'):.3f}", get(o, "c320q90", "modern AUC") >= 0.98)
     line(f"TPR >= 0.90 at the decision (modern): {get(o, 'c320q90', 'modern TPR'):.3f}", get(o, "c320q90", "modern TPR") >= 0.90)
     line(f"every real source <= 1% FPR: worst {worst[1]} {worst[0]:.3f}", worst[0] <= 0.01)
-    line(f"AUC loss under the resize protocol <= 0.01: {loss:+.3f} (vs the same single crop: {loss1:+.3f})", loss <= 0.01)
+    line(f"AUC loss under the resize protocol <= 0.01 (modern AUC, same items, one crop each): {loss:+.3f} "
+         f"(all families: {loss1:+.3f})", loss <= 0.01)
     keys = ("content-matched AUC (CNNDet 240px)", "modern AUC", "modern TPR")
     beat = all(get(o, p, k) > get(pl, p, k) for p in ("c320q90", "r320q90", "c320q75") for k in keys)
     beat_fpr = all(get(o, p, "real FPR") <= get(pl, p, "real FPR") for p in ("c320q90", "r320q90", "c320q75"))
@@ -343,7 +349,11 @@ def report(args, descs, items, y, folds, res, rows, fam_rows, fam_rows_r, src_ro
           "their real halves (same pipeline, similar content); 'topic-matched' = photoreal aigen_modern images against ImageNet photos "
           "of the same kind of scene (animals, vehicles, boats, people, architecture; recipe.TOPICS).", "",
           "### All systems (content-matched first)", "", md_table(rows),
-          "A trivial baseline above AUC 0.5 under a protocol means that protocol leaks container facts into the pixels.", "",
+          "A trivial baseline away from AUC 0.5 under a protocol means that protocol leaks: the raw-file facts separate the sets "
+          "(as their READMEs warn), and the protocol-image facts (analysed size, JPEG bytes) still carry some signal because "
+          "images smaller than 320 px exist only among the real photos (ImageNet) and JPEG size follows content; the pixel "
+          "detectors are far above that level. The v0.1 head was trained on every aigen image (all its families seen, these "
+          "very files included), so its aigen numbers are in-sample; its modern-family numbers are out-of-sample.", "",
           "### Tower configuration chosen by leave-one-family-out (selection score: mean of pooled AUC, content-matched AUC and TPR)",
           "", md_table(grid), f"Selected: {res['config']}. Fusion sets (same criterion): "
           + ", ".join(f"{k} {v:.4f}" for k, v in res["fusion_grid"].items()) + f"; fused: {'+'.join(res['fused_detectors'])}.", "",
