@@ -376,7 +376,7 @@ def report(args, descs, items, y, folds, res, rows, fam_rows, fam_rows_r, src_ro
     hsel = H0.load(SH0).get("selection", {})
     grid = ([{"block groups": bs, "lambda": lam, "selection score": s} for bs, lam, s in hsel["grid"]] if len(res["grid"]) == 1 and hsel
             else [{"block groups": bs, "lambda": lam, "selection score": s} for (bs, lam), s in res["grid"].items()])
-    md = [f"Command: `{cmd}` (OMP_NUM_THREADS=1; {secs:.0f} s with a warm feature cache; the 2-core machine was shared with "
+    md = [f"Command: `{cmd}` (OMP_NUM_THREADS=1; {secs:.0f} s with a warm feature store and leave-one-family-out cache in bench/_work; the 2-core machine was shared with "
           "other agents, load 10+, so timings are noisy).",
           "Data: " + "; ".join(f"`{d}`" for d in descs) + f"; {int((y == 0).sum())} real, {int(y.sum())} AI, "
           f"{len(folds)} leave-one-family-out folds (family x prompt-style half; the test family's prompts are not in training).",
