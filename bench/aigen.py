@@ -139,9 +139,11 @@ def attribution(data, folds) -> str:
     from sleuth.detect import heads as H
 
     fam = np.asarray([it.family or "" for it in data.items])
-    E, ri = data.eval_emb["c320q90"]
-    q = np.zeros((len(fam), 512))
-    np.add.at(q, ri, E)
+    _, cfg = recipe.attribution(data)  # the shipped space (standardisation is label-free)
+    X = recipe.attr_vectors(data.train_blocks, cfg)
+    clean = data.train_var == "c320q90"
+    q = np.zeros((len(fam), X.shape[1]))
+    np.add.at(q, data.train_item[clean], X[clean])
     q /= np.maximum(np.linalg.norm(q, axis=1, keepdims=True), 1e-12)
     ai = np.flatnonzero(fam != "")
     rf = fam[data.train_item]
@@ -151,8 +153,8 @@ def attribution(data, folds) -> str:
     for j in range(5):
         tr_items = [i for i in ai if part[int(i)] != j]
         m = np.isin(data.train_item, tr_items)
-        fams = {f: H.family_entry(data.train_emb[m & (rf == f)]) for f in sorted(set(fam[tr_items]))}
-        h = {"families": fams, "attribution": {"temperature": H.fit_temperature(fams, data.train_emb[m][None], rf[m])}}
+        fams = {f: H.family_entry(X[m & (rf == f)]) for f in sorted(set(fam[tr_items]))}
+        h = {"families": fams, "attribution": {"temperature": H.fit_temperature(fams, X[m][None], rf[m])}}
         for i in ai:
             if part[int(i)] == j:
                 got = H.attribute(h, q[i])[0]
@@ -164,12 +166,13 @@ def attribution(data, folds) -> str:
             continue
         held = f.family
         m = rf != held
-        fams = {g: H.family_entry(data.train_emb[m & (rf == g)]) for g in sorted(set(rf[m])) if g}
+        fams = {g: H.family_entry(X[m & (rf == g)]) for g in sorted(set(rf[m])) if g}
         h = {"families": fams, "attribution": {"temperature": 30.0}}
         got = [H.attribute(h, q[i])[0] for i in np.flatnonzero(fam == held)]
         rows.append({"held-out family": held, "n": len(got), "answered unknown": float(np.mean([g == "unknown" for g in got])),
                      "most common answer": max(set(got), key=got.count)})
-    return (f"Known families (5-fold over the {len(ai)} AI images, c320q90 crops): accuracy {ok / len(ai):.3f}, "
+    return (f"Space: mean patch tokens of blocks {cfg['blocks']} (standardised). "
+            f"Known families (5-fold over the {len(ai)} AI images, c320q90 crops): accuracy {ok / len(ai):.3f}, "
             f"'unknown' answered for {unk / len(ai):.3f}.\n\nFamily absent from the head (open set):\n\n" + md_table(rows))
 
 
@@ -402,7 +405,7 @@ def report(args, descs, items, y, folds, res, rows, fam_rows, fam_rows_r, src_ro
           "### Per family (c320q90; AUC against all real photos, TPR at the fold's 1%-FPR decision)", "", md_table(fam_rows),
           "### Per family under the resize protocol (r320q90)", "", md_table(fam_rows_r),
           "### False positives per real-photo source at the 1% FPR decision (95% Clopper-Pearson intervals)", "", md_table(src_rows),
-          "### Attribution (nearest family centroid of the crop projections, open-set radius)", "", attribution_text,
+          "### Attribution (nearest family centroid, open-set radius)", "", attribution_text,
           "### Speed per image (one thread, median; shipped head)", "", sp_text,
           f"Target <= 250 ms per image at one thread: about {sp_ms:.0f} ms on the idle machine (estimate above) "
           + ("(met)" if sp_ms <= 250 else "(NOT met)"), ""]
