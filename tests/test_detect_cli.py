@@ -188,8 +188,15 @@ def test_enroll_new_family(tmp_path):
     assert "my-gen" in head["families"] and head["families"]["my-gen"]["n"] == 3
     from sleuth.detect.backbone import ClipBackbone
     from sleuth.detect import protocol
+    from sleuth.detect.detector import AigenDetector
 
-    e = ClipBackbone.shared().embed(protocol.apply(_upsampled(300, 224, 224), "jpeg90"))
+    det = AigenDetector(out)
+    if det.v2:  # the head's own attribution space (format 2: tower patch tokens of the native crops)
+        from sleuth.detect import runtime2, views
+
+        e = runtime2.raw_logits(det.head, det.tower, views.analysed(_upsampled(300, 224, 224)))[2]
+    else:
+        e = ClipBackbone.shared().embed(protocol.apply(_upsampled(300, 224, 224), "jpeg90"))
     assert heads.attribute(head, e)[0] == "my-gen"
     res = runner.invoke(app, ["train", "enroll", "x", str(tmp_path / "nowhere")])
     assert res.exit_code == 2

@@ -21,10 +21,12 @@ def _upsampled(seed: int, h: int = 256, w: int = 256) -> np.ndarray:
 
 def _data(root, n=8):
     (root / "real" / "photos").mkdir(parents=True)
-    (root / "synthetic" / "upsampler").mkdir(parents=True)
+    for fam in ("biggan", "sdxl"):  # two known families -> leave-one-family-out has folds to hold out
+        (root / "synthetic" / fam).mkdir(parents=True)
     for i in range(n):
         (root / "real" / "photos" / f"r{i}.jpg").write_bytes(encode(natural_image(256, 256, seed=100 + i), "JPEG", quality=92))
-        (root / "synthetic" / "upsampler" / f"f{i}.png").write_bytes(encode(_upsampled(200 + i), "PNG"))
+        fam = ("biggan", "sdxl")[i % 2]
+        (root / "synthetic" / fam / f"f{i}.png").write_bytes(encode(_upsampled(200 + i), "PNG"))
     return root
 
 

@@ -53,9 +53,13 @@ def enroll(name: str, folder: str | Path, head: str | Path | None = None, out: s
                 log(exc)
             continue
         key = __import__("hashlib").sha256(rgb.tobytes()).hexdigest()
-        if v2:  # the head's own crops and augmentation (same embedding space as attribution)
+        if v2:  # the head's own crops, augmentation and attribution space
+            from .recipe import attr_vectors
+
             for v in views.TRAIN_VARIANTS:
-                E.extend(store.compute(rgb, v, key)["emb"])
+                f = store.compute(rgb, v, key)
+                cfg = h.get("attribution", {})
+                E.extend(attr_vectors(f["blocks"], cfg) if cfg.get("space") == "patch-tokens" else f["emb"])
             used += 1
             continue
         for v in TRAIN_VARIANTS:

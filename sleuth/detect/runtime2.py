@@ -31,8 +31,17 @@ def raw_logits(head: dict, tower, region: np.ndarray) -> tuple[dict, np.ndarray,
         out["spectral"] = float(cal.apply_logistic(d["spectral"]["linear"], spectral.features(region)[None])[0])
     x = views.pad_to(region)
     boxes = views.crop_boxes(x.shape[0], x.shape[1], n)
-    m = E.mean(0)
-    return out, crop_lg, m / max(float(np.linalg.norm(m)), 1e-12), boxes
+    return out, crop_lg, attribution_vector(head, E, np.stack([e["blocks"] for e in enc])), boxes
+
+
+def attribution_vector(head: dict, E: np.ndarray, blocks: np.ndarray) -> np.ndarray:
+    """The image's vector in the head's attribution space (tower patch tokens, or the projection)."""
+    from .recipe import attr_vectors, image_vector
+
+    cfg = head.get("attribution", {})
+    if cfg.get("space") == "patch-tokens":
+        return image_vector(attr_vectors(blocks, cfg))
+    return image_vector(E)
 
 
 def fuse(head: dict, raw: dict) -> float:
