@@ -3,8 +3,8 @@
 Design
 ------
 * **Plan** (:func:`plan`, autofaiss-style): from the vector count, the dimension and a memory
-  budget. Up to ``FLAT_MAX`` vectors, or when the raw float32 vectors fit in a quarter of the
-  budget and the count is small, exact inner product (``Flat``). Beyond, ``IVF{nlist},PQ{m}x8``:
+  budget. Up to the index's flat limit (``sleuth.copydetect.index.FLAT_MAX_FLOAT``) when the raw
+  float32 vectors fit in a quarter of the budget, exact inner product (``Flat``). Beyond, ``IVF{nlist},PQ{m}x8``:
   ``nlist`` the power of two nearest ``4 * sqrt(n)`` (FAISS's guidance is 4-16 sqrt(n); the low
   end keeps k-means and the assignment of every vector affordable), ``m`` the largest of
   128/64/32/16/8 sub-quantisers dividing the dimension into sub-vectors of at least 4 dimensions whose codes (``m`` bytes plus an 8-byte id
@@ -38,7 +38,6 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-FLAT_MAX = 500_000  # the index's own switch to IVF-PQ (sleuth.copydetect.index.FLAT_MAX_FLOAT)
 ID_BYTES = 8
 
 
@@ -80,10 +79,12 @@ def plan(n: int, dim: int, memory_budget: int = 4 << 30, force_ivf: bool = False
     -------
     BuildPlan
     """
+    from .index import FLAT_MAX_FLOAT
+
     flat_bytes = n * (dim * 4 + ID_BYTES)
-    if not force_ivf and n <= FLAT_MAX and flat_bytes <= memory_budget // 4:
+    if not force_ivf and n <= FLAT_MAX_FLOAT and flat_bytes <= memory_budget // 4:
         return BuildPlan(n, dim, memory_budget, "flat-ip", "IDMap2,Flat", bytes_per_vector=dim * 4 + ID_BYTES,
-                         estimated_bytes=flat_bytes, reason=f"n <= {FLAT_MAX} and raw vectors fit a quarter of the budget")
+                         estimated_bytes=flat_bytes, reason=f"n <= {FLAT_MAX_FLOAT} and raw vectors fit a quarter of the budget")
     nlist = int(2 ** round(math.log2(max(16.0, 4 * math.sqrt(max(n, 1))))))
     nlist = max(16, min(65536, nlist, max(16, n // 39)))
     m, merge = 0, "memory"
@@ -297,8 +298,12 @@ def build_for_index(index, descriptor: str = "sscd", *, shard_size: int = 100_00
     from . import descriptors as D
     from .index import MANIFEST
 
+    from .index import choose_structure
+
     d = D.get(descriptor)
     n = index.count("reference")
+    # the structure the index expects at this size, so that opening it accepts the built file
+    force_ivf = force_ivf or choose_structure("float", n) == "ivf-pq"
     max_id = int(index.db.execute("SELECT COALESCE(MAX(id), 0) FROM images").fetchone()[0])
     db_path = str(Path(index.root, "meta.sqlite").resolve())
     sources = [partial(_sqlite_source, db_path, descriptor, lo, lo + shard_size, d.dim) for lo in range(1, max_id + 1, shard_size)]
