@@ -183,13 +183,13 @@ def main() -> None:
     ap.add_argument("--work", type=Path, default=None)
     args = ap.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="sleuth-scale-"))
-    parts = []
-    if not args.skip_throughput:
-        parts.append(throughput(args, work))
-        print(parts[-1], flush=True)
-    if not args.skip_build:
-        parts.append(index_build(args, work))
-        print(parts[-1], flush=True)
+    # each part's table is kept in the work folder, so a rerun with --skip-* keeps the other part
+    for name, fn, skip in (("throughput", throughput, args.skip_throughput), ("build", index_build, args.skip_build)):
+        if not skip:
+            md = fn(args, work)
+            (work / f"{name}.md").write_text(md)
+            print(md, flush=True)
+    parts = [(work / f"{n}.md").read_text() for n in ("throughput", "build") if (work / f"{n}.md").exists()]
     if not args.no_write and parts:
         write_section("scale", "## scale\n\n" + "\n\n".join(parts) + "\n\nProjection to 100M and 1B images: docs/scaling.md.")
 

@@ -31,10 +31,11 @@ import json
 import math
 import os
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -188,7 +189,7 @@ def add_shard(trained: np.ndarray, source: Callable, out_path: str) -> tuple[str
         idx.add_with_ids(np.ascontiguousarray(x, np.float32), ids)
     with atomic_path(out_path) as tmp:
         faiss.write_index(idx, str(tmp))
-    return out_path, int(len(x))
+    return out_path, len(x)
 
 
 def merge(p: BuildPlan, trained, shard_paths: list[str], out_path: str):
@@ -296,9 +297,7 @@ def build_for_index(index, descriptor: str = "sscd", *, shard_size: int = 100_00
 
     from ..util import atomic_path, atomic_write_text
     from . import descriptors as D
-    from .index import MANIFEST
-
-    from .index import choose_structure
+    from .index import MANIFEST, choose_structure
 
     d = D.get(descriptor)
     n = index.count("reference")
