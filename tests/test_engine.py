@@ -205,3 +205,19 @@ def test_foreign_shard_folder_refused(tmp_path):
         ShardStore(str(tmp_path / "other"), "scan", "key-1", ["a.jpg"], 1).open()
     r = CliRunner().invoke(app, ["scan", "a.jpg", "--fast", "--workers", "2"])
     assert r.exit_code == 2 and "need --engine ray" in r.output
+
+
+@pytest.mark.slow
+def test_detect_ray_equals_local(cluster, images):
+    """`sleuth detect --engine ray` rows equal the local command's (detector loaded once per actor)."""
+    from typer.testing import CliRunner
+
+    from sleuth.cli import app
+
+    files = [str(p) for p in sorted(images.glob("im000[0-3].*"))] + [str(images / "zz-empty.png")]
+    loc = CliRunner().invoke(app, ["detect", *files, "-f", "json"])
+    ray_ = CliRunner().invoke(app, ["detect", *files, "-f", "json", "--engine", "ray", "--ray-address", cluster, "--workers", "1"])
+    if "model" in loc.output and loc.exit_code == 1 and not loc.stdout.strip():
+        pytest.skip("detector models not installed")
+    assert loc.exit_code == ray_.exit_code == 1  # the empty file
+    assert json.loads(ray_.stdout) == json.loads(loc.stdout)
