@@ -85,7 +85,7 @@ def time_ray(kind: str, items: list[str], workers: int, work: Path) -> float:
             pass
     else:
         root = work / f"ray-{time.time_ns()}.idx"
-        index_add_ray(CopyIndex.create_or_open(root), items, workers=workers, shard_size=16)
+        index_add_ray(CopyIndex.create_or_open(root), items, workers=workers, shard_size=8)
         shutil.rmtree(root)
     wall = time.perf_counter() - t
     steady = (LAST_RUN["rows"] - LAST_RUN["first_rows"]) / max(1e-9, LAST_RUN["last"] - LAST_RUN["first"])
