@@ -77,7 +77,7 @@ def test_ray_build_installed_in_index_is_used_by_search(tmp_path, monkeypatch):
     I.CopyIndex._bump(db)
     db.execute("COMMIT")
     with ray_session(num_cpus=2):
-        p = B.build_for_index(idx, "sscd", shard_size=4_000, engine="ray")
+        p = B.build_for_index(idx, "sscd", shard_size=4_000, engine="ray", memory_budget=2 << 20)  # PQ16: quick to train
     assert p.structure == "ivf-pq"
     m = json.loads((tmp_path / "i.idx" / I.MANIFEST).read_text())
     assert m["structures"]["sscd"] == "ivf-pq" and m["builds"]["sscd"]["factory"] == p.factory
