@@ -196,7 +196,7 @@ def describe_ray(items: list[str], descriptors: list[str], local_features: bool 
 
 
 def index_add_ray(idx, items: list[str], *, role: str = "reference", labels: dict | None = None, batch: int = 16,
-                  **kw: Any):
+                  memory_budget: int = 4 << 30, **kw: Any):
     """``CopyIndex.add`` on Ray: describe on the cluster, commit here; returns an AddResult.
 
     Parameters
@@ -207,6 +207,9 @@ def index_add_ray(idx, items: list[str], *, role: str = "reference", labels: dic
         Paths or URIs in order.
     role, labels, batch
         As :meth:`CopyIndex.add`.
+    memory_budget : int
+        Bytes the FAISS structure may take when it is built by :mod:`sleuth.copydetect.build`
+        (past the index's flat limit).
     **kw
         Engine keywords as :func:`describe_ray`.
 
@@ -219,7 +222,21 @@ def index_add_ray(idx, items: list[str], *, role: str = "reference", labels: dic
     local = bool(idx.manifest.get("local_features", True)) and role == "reference"
     extra = {"index": os.path.abspath(str(idx.root)), "role": role, "labels": labels or {}, "batch": batch}
     store, keep = describe_ray(items, idx.descriptors, local_features=local, extra=extra, **kw)
-    res = ingest(idx, store, role=role, labels=labels, batch=batch)
+
+    def refresh() -> None:
+        # past the index's flat limit, build the IVF-PQ with the sharded builder (one Ray task
+        # per shard) instead of one process; the index then finds it current and uses it
+        from ..copydetect.build import build_for_index
+        from ..copydetect.index import choose_structure
+        from .jobs import split_descriptors
+
+        n_ref = idx.count("reference")
+        for d in split_descriptors(idx.descriptors)[1]:
+            if choose_structure("float", n_ref) == "ivf-pq":
+                build_for_index(idx, d, address=kw.get("address"), memory_budget=memory_budget)
+        idx._refresh_faiss(write=True)
+
+    res = ingest(idx, store, role=role, labels=labels, batch=batch, refresh=refresh)
     if not keep:
         store.remove()
     return res

@@ -51,7 +51,7 @@ def _records(store: ShardStore) -> list[dict[str, Any]]:
 
 
 def ingest(idx, store: ShardStore, *, role: str, labels: dict | None, batch: int = 16,
-           skip_duplicates: bool = True, progress: bool = False):
+           skip_duplicates: bool = True, progress: bool = False, refresh=None):
     """Commit a finished describe job into ``idx``; returns an :class:`AddResult`.
 
     Parameters
@@ -70,6 +70,9 @@ def ingest(idx, store: ShardStore, *, role: str, labels: dict | None, batch: int
         Skip images whose sha256 is already indexed with this role.
     progress : bool
         Unused here (committing is fast); kept for symmetry with ``add``.
+    refresh : callable, optional
+        Called (under the writer lock) instead of ``idx._refresh_faiss(write=True)`` after
+        references were added (the sharded FAISS build plugs in here).
 
     Returns
     -------
@@ -127,5 +130,5 @@ def ingest(idx, store: ShardStore, *, role: str, labels: dict | None, batch: int
         if last > start or pending:
             commit(last, final=True)
         if res.added and role == "reference":
-            idx._refresh_faiss(write=True)
+            (refresh or (lambda: idx._refresh_faiss(write=True)))()
     return res

@@ -161,11 +161,23 @@ def run_stages(store: ShardStore, stages: Stages, *, address: str | None = None,
         store.finish()
 
 
+LAST_RUN: dict[str, float] = {}
+"""Timing of the last :func:`run_stages` in this process (``start``, ``first``, ``last``
+monotonic seconds, ``rows``, ``first_rows``): the steady-state rate is
+``(rows - first_rows) / (last - first)``, without the actors' start-up. Read by ``bench/scale.py``."""
+
+
 def _collect(store: ShardStore, ds, stages: Stages, pending: list[int], bar: Bar | None) -> None:
     want = {i: len(store.shard_rows(i)) for i in pending}
     buf: dict[int, list[dict[str, Any]]] = {i: [] for i in pending}
+    LAST_RUN.clear()
+    LAST_RUN.update(start=time.monotonic(), rows=0)
     for batch in ds.iter_batches(batch_size=None, batch_format="pyarrow"):
         rows = batch.to_pylist()
+        now = time.monotonic()
+        if "first" not in LAST_RUN:
+            LAST_RUN.update(first=now, first_rows=len(rows))
+        LAST_RUN.update(last=now, rows=LAST_RUN["rows"] + len(rows))
         for r in rows:
             buf[r["shard"]].append(r)
         for s in {r["shard"] for r in rows}:
