@@ -29,12 +29,17 @@ def test_demo_rows_are_distinct(tmp_path):
     ex.make_examples(tmp_path)
     full = ["plain_photo.jpg", "edited_copy_move.jpg"]  # the pixel detectors decide these rows
     fast = ["camera_exif_gps.jpg", "c2pa_ai.jpg", "sdxl_watermarked.png", "broken/zero_bytes.jpg"]
-    reps = {n: r.summary for n, r in zip(full, sleuth.scan_many([tmp_path / n for n in full]), strict=True)}
+    full_reports = dict(zip(full, sleuth.scan_many([tmp_path / n for n in full]), strict=True))
+    reps = {n: r.summary for n, r in full_reports.items()}
     reps.update({n: r.summary for n, r in zip(fast, sleuth.scan_many([tmp_path / n for n in fast], tier="fast"), strict=True)})
     assert reps["plain_photo.jpg"].headline == "no evidence" and reps["plain_photo.jpg"].ai.label == "no AI signal"
     assert reps["camera_exif_gps.jpg"].headline == "camera photo" and reps["camera_exif_gps.jpg"].basis == ["claim"]
     ed = reps["edited_copy_move.jpg"]
-    assert ed.headline == "edited" and ed.basis == ["claim", "signal"] and ed.manipulation.where
+    # the edit is claimed (editor in EXIF); the copy-move analyzer fires on it at its own 1%-FPR point, but
+    # the stacked image-level decision (issue 15) may not corroborate this clone: the basis is the claim
+    assert ed.headline == "edited" and "claim" in ed.basis
+    cm = next(e for e in full_reports["edited_copy_move.jpg"].evidence if e.analyzer == "copy-move")
+    assert cm.verdict == "manipulated" and cm.details.get("target_fpr") == 0.01
     ai = reps["c2pa_ai.jpg"]
     assert ai.headline == "AI-generated" and "claim" in ai.basis and not ai.marks
     mk = reps["sdxl_watermarked.png"]

@@ -181,7 +181,7 @@ class AigenDetector:
             fam, fp, sims = heads.attribute(self.head, feats["emb"][0])
         rel = reliability.assess(img)
         is_ai = prob > thr
-        verdict = "uncertain" if rel["level"] == "low" else ("ai-generated" if is_ai else "real")
+        verdict = "uncertain" if rel["level"] == "low" else ("likely-ai" if is_ai else "no-evidence")
         band = reliability.band(prob, thr, None, rel, min(img.width, img.height))
         maps = {}
         if with_map and m is not None:

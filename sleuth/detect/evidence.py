@@ -1,7 +1,7 @@
 """The ``ai-generated`` analyzer for ``sleuth scan`` (kind ai-generated, tier full).
 
 It is a pixel signal, kept apart from metadata claims (generator fields, C2PA) by the report's
-kinds. Verdict "ai-generated" / "real" at the head's default operating point (1% FPR on
+kinds. Verdict "likely-ai" / "no-evidence" at the head's default operating point (1% FPR on
 development real photos), "uncertain" when the reliability flags fire; the calibrated
 probability is the score. ``details`` (the contract the report reads): ``probability``,
 ``threshold``, ``target_fpr``, ``band`` (likely-ai / uncertain / no-ai-signal / not-enough-signal,

@@ -82,7 +82,7 @@ def analyse(det, img, with_map: bool = True):
     fam, fp, sims = heads.attribute(head, emb)
     is_ai = prob > thr
     low = rel["level"] == "low" or (is_ai and bool(rel["flags"]))
-    verdict = "uncertain" if low else ("ai-generated" if is_ai else "real")
+    verdict = "uncertain" if low else ("likely-ai" if is_ai else "no-evidence")
     band = reliability.band(prob, thr, None if thr_low is None else float(thr_low), rel, min(img.width, img.height))
     maps = {}
     if with_map:
