@@ -279,7 +279,7 @@ def systems_oof(data, folds, res, items, y) -> dict:
     pl = honest(plain, y, folds)
     out["plain CLIP probe"] = (pl["fused"], pl["thr"])
     rf = facts_oof(raw_facts(items), y, folds)
-    tr = honest({p: rf for p in data.eval_emb}, y, folds)
+    tr = honest(dict.fromkeys(data.eval_emb, rf), y, folds)
     out["trivial: raw-file facts"] = (tr["fused"], tr["thr"])
     pf = {p: facts_oof(np.log(data.meta[p]), y, folds, data.has[p]) for p in data.eval_emb}
     tp = honest(pf, y, folds)
@@ -368,8 +368,8 @@ def goals(rows, src_rows) -> list[str]:
 
 
 def report(args, descs, items, y, folds, res, rows, fam_rows, fam_rows_r, src_rows, sp_text, sp_ms, secs, attribution_text="") -> str:
-    from sleuth.detect.detector import SHIPPED_HEAD
     from sleuth.detect import heads as H
+    from sleuth.detect.detector import SHIPPED_HEAD
 
     cmd = "nice -n 10 .venv/bin/python bench/aigen.py" + (f" --v01-every {args.v01_every}" if args.v01_every != 1 else "") \
         + (f" --eval-every {args.eval_every}" if args.eval_every != 1 else "")

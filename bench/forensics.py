@@ -141,7 +141,7 @@ def cached(key: str, make, extra=()) -> dict:
     else:  # an added analyzer: its results join, the stacked features are recomputed by a VERSION bump
         out["results"].update(new["results"])
     p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = p.with_suffix(".tmp%d" % os.getpid())
+    tmp = p.with_suffix(f".tmp{os.getpid()}")
     tmp.write_bytes(pickle.dumps(out))
     tmp.replace(p)
     return out
@@ -304,7 +304,7 @@ def columns(items: list[dict], d: dec.Decision) -> None:
     """Per item: image-level score per column (analyzers, peers, stacked) and map per column."""
     x = np.array([features_of(it) for it in items])
     stacked = d.probability(x) if len(items) else np.zeros(0)
-    for it, s in zip(items, stacked):
+    for it, s in zip(items, stacked, strict=False):
         it["cpu"] = {n: r.cpu_seconds for n, r in it["results"].items()}
         it["score"] = {n: raw_score(it, n) for n in LOCAL + ["ela-raw"]}
         it["score"]["v0.1 fusion"] = v01_score(it)
@@ -313,7 +313,7 @@ def columns(items: list[dict], d: dec.Decision) -> None:
             it["maps"] = {n: (None if it["results"][n].heat is None else it["results"][n].heat.astype(np.float32) / 255)
                           for n in LOCAL + ["ela-raw"]}
             new = {n: (c["threshold"], c["width"]) for n, c in d.analyzers.items()}
-            it["maps"]["stacked"] = fused_map(it, lambda n, r: _p(r, new.get(n)))
+            it["maps"]["stacked"] = fused_map(it, lambda n, r, new=new: _p(r, new.get(n)))
             it["maps"]["v0.1 fusion"] = fused_map(it, lambda n, r: _p(r, V01.get(n)))
 
 
@@ -362,8 +362,8 @@ def dense_table(items: list[dict], d: dec.Decision, thr: dict) -> str:
         kp = [raw_score(it, "copy-move") > thr["copy-move"] for it in its]
         dn = [float(it["results"][DENSE].score or 0) > t_dense for it in its]
         row = {"set": name, "n": len(its), "keypoint flags": float(np.mean(kp)), "dense flags": float(np.mean(dn)),
-               "either": float(np.mean([a or b for a, b in zip(kp, dn)])), "only keypoint": int(sum(a and not b for a, b in zip(kp, dn))),
-               "only dense": int(sum(b and not a for a, b in zip(kp, dn))), "both": int(sum(a and b for a, b in zip(kp, dn)))}
+               "either": float(np.mean([a or b for a, b in zip(kp, dn, strict=False)])), "only keypoint": int(sum(a and not b for a, b in zip(kp, dn, strict=False))),
+               "only dense": int(sum(b and not a for a, b in zip(kp, dn, strict=False))), "both": int(sum(a and b for a, b in zip(kp, dn, strict=False)))}
         wm = [it for it in its if "mask" in it and it["results"][DENSE].heat is not None]
         if wm:
             row["dense pixel AUC"] = float(np.nanmedian([pixel_auc(it["mask"], it["results"][DENSE].heat.astype(np.float32) / 255) for it in wm]))
@@ -680,7 +680,7 @@ def report(args, d, thr, pix_thr, dev_items, test_items, real_test, cols, sc, se
 
 def timing_table(items: list[dict]) -> str:
     names = list(ANALYZERS) + ["ela-raw"]
-    tier = [n for n in ANALYZERS]
+    tier = list(ANALYZERS)
     rows = [{"analyzer": n, "s/MP (all)": float(np.median([it["cpu"][n] / it["mp"] for it in items if n in it["cpu"]]))}
             for n in names]
     big = [it for it in items if it["mp"] >= 0.9]

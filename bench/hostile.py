@@ -89,7 +89,6 @@ def _command(cmd: str):
         import tempfile
 
         from sleuth.commands.forensics import forensics_one
-
         from sleuth.errors import SleuthError
 
         out = Path(tempfile.mkdtemp(prefix="hostile-maps-"))
@@ -123,7 +122,7 @@ def run_child(cmd: str, paths: list[str], hang_s: float) -> dict:
         proc = subprocess.Popen(["nice", "-n", "10", sys.executable, __file__, "--child", cmd, str(lst)],
                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
         q: queue.Queue = queue.Queue()
-        threading.Thread(target=lambda: [q.put(ln) for ln in proc.stdout] + [q.put(None)], daemon=True).start()
+        threading.Thread(target=lambda q=q, proc=proc: [q.put(ln) for ln in proc.stdout] + [q.put(None)], daemon=True).start()
         current, t_start, ended = None, time.monotonic(), False
         while True:
             wait = hang_s + 300 if current is None else hang_s  # the first file also loads models

@@ -76,7 +76,6 @@ def time_local(kind: str, items: list[str], jobs: int, work: Path) -> float:
 def time_ray(kind: str, items: list[str], workers: int, work: Path) -> float:
     from sleuth.copydetect.index import CopyIndex
     from sleuth.engine import index_add_ray, scan_ray
-
     from sleuth.engine.ray_engine import LAST_RUN
 
     t = time.perf_counter()
@@ -167,7 +166,7 @@ def index_build(args, work: Path) -> str:
         lat.append((time.perf_counter() - t0) * 1000)
         got.append(ii[0])
     got = np.array(got)
-    recall10 = float(np.mean([len(set(g) & set(w)) / 10 for g, w in zip(got, want)]))
+    recall10 = float(np.mean([len(set(g) & set(w)) / 10 for g, w in zip(got, want, strict=False)]))
     src_in10 = float(np.mean([qi[j] in set(got[j]) for j in range(len(qi))]))
     row = {"vectors": n, "shards": len(sources), "factory": plan.factory, "nprobe": plan.nprobe, "merge": plan.merge,
            "train s": timings["train"], "add s": timings["add"], "merge s": timings["merge"], "total s": round(total, 1),
@@ -180,7 +179,7 @@ def index_build(args, work: Path) -> str:
 def _md_rows(md: str) -> list[dict[str, str]]:
     lines = [ln for ln in md.splitlines() if ln.startswith("|")]
     head = [c.strip() for c in lines[0].strip("|").split("|")]
-    return [dict(zip(head, (c.strip() for c in ln.strip("|").split("|")))) for ln in lines[2:]]
+    return [dict(zip(head, (c.strip() for c in ln.strip("|").split("|")), strict=False)) for ln in lines[2:]]
 
 
 def projection(work: Path, cores_per_node: int = 64) -> str:

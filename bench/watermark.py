@@ -395,7 +395,7 @@ def plots(rows: list[dict], active: list[str]) -> list[str]:
         cols = 4
         nrow = (len(fams) + cols - 1) // cols
         fig, axes = plt.subplots(nrow, cols, figsize=(4.2 * cols, 3.0 * nrow), squeeze=False)
-        for ax, fam in zip(axes.ravel(), fams):
+        for ax, fam in zip(axes.ravel(), fams, strict=False):
             atks = sorted([a for a in SUITE if a.family == fam], key=lambda a: (a.level, a.name))
             for mname in active:
                 ys = []
@@ -505,7 +505,7 @@ def payload_part(n: int, cmd: str) -> list[str]:
     t_start = time.time()
     _init()
     rows = []
-    for i, (nm, path, _) in enumerate(marked_set(n)):
+    for i, (_nm, path, _) in enumerate(marked_set(n)):
         rgb = load_rgb(path)
         if rgb is None:
             continue

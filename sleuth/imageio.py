@@ -25,12 +25,12 @@ Design
 """
 from __future__ import annotations
 
-import io
 import errno
+import io
 import os
 import stat
-from dataclasses import dataclass, field
 import warnings
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 

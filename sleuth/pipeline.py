@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
 
 from PIL import Image
 
@@ -26,7 +27,7 @@ from .report import Report, finalise, thumbnail
 
 
 def scan(source: Any, analyzers: list[str] | None = None, *, tier: str = "full",
-         options: "ScanOptions | dict[str, Any] | None" = None, keep_maps: bool = True) -> Report:
+         options: ScanOptions | dict[str, Any] | None = None, keep_maps: bool = True) -> Report:
     """Analyse one image (path, bytes, file object or PIL image) and return its Report.
 
     In the fast tier pixels are decoded only when an analyzer asks for them, so metadata-only
@@ -164,7 +165,7 @@ def _error_report(path: str, reason: str) -> Report:
 
 
 def scan_many(paths: Iterable[str], jobs: int = 1, analyzers: list[str] | None = None, *,
-              tier: str = "full", options: "ScanOptions | dict[str, Any] | None" = None, keep_maps: bool = False,
+              tier: str = "full", options: ScanOptions | dict[str, Any] | None = None, keep_maps: bool = False,
               progress: bool = False, time_budget: float | None = None, max_rss: int | None = None,
               isolate: bool | None = None, on_stats: Callable[[str, dict[str, Any]], None] | None = None,
               ) -> Iterator[Report]:

@@ -31,8 +31,9 @@ import signal
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 #: how often (seconds) busy workers' memory is sampled and deadlines are checked
 POLL_S = 0.2
@@ -166,7 +167,7 @@ class WorkerPool:
                 return f"killed by signal {-code}"
         return f"exited with code {code}"
 
-    def __enter__(self) -> "WorkerPool":
+    def __enter__(self) -> WorkerPool:
         return self
 
     def __exit__(self, *exc) -> None:

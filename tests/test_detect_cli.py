@@ -135,7 +135,7 @@ def test_train_reproduces_head_and_detects(tmp_path):
     data = _train_set(tmp_path / "data")
     outs = []
     out = tmp_path / "head1.json"
-    for k in (1, 2):  # same command twice -> the same bytes
+    for _k in (1, 2):  # same command twice -> the same bytes
         res = runner.invoke(app, ["train", "aigen", str(data), "--out", str(out), "--detectors", "spectral",
                                   "--fpr", "0.1", "--cache", str(tmp_path / "cache")])
         assert res.exit_code == 0, res.output
@@ -186,8 +186,8 @@ def test_enroll_new_family(tmp_path):
 
     head = heads.load(out)
     assert "my-gen" in head["families"] and head["families"]["my-gen"]["n"] == 3
-    from sleuth.detect.backbone import ClipBackbone
     from sleuth.detect import protocol
+    from sleuth.detect.backbone import ClipBackbone
     from sleuth.detect.detector import AigenDetector
 
     det = AigenDetector(out)

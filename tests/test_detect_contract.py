@@ -35,7 +35,7 @@ def _modes():
     rgb = natural_image(300, 300, seed=22)
     grey = Image.fromarray(rgb).convert("L")
     rgba = Image.fromarray(rgb).convert("RGBA")
-    i16 = Image.fromarray((np.asarray(grey, np.uint16) * 257))
+    i16 = Image.fromarray(np.asarray(grey, np.uint16) * 257)
     cmyk = Image.fromarray(rgb).convert("CMYK")
     out = {}
     for name, im, fmt in (("grey.png", grey, "PNG"), ("rgba.png", rgba, "PNG"), ("16bit.png", i16, "PNG"),

@@ -36,9 +36,9 @@ def test_projection_matches_the_unmodified_encoder(tower):
 
 
 def test_feature_store_keys_by_protocol_and_model(tmp_path, tower):
-    from sleuth.detect.features import FeatureStore
-    from sleuth.detect.dataset import Item
     from sleuth.detect import views
+    from sleuth.detect.dataset import Item
+    from sleuth.detect.features import FeatureStore
 
     from .conftest import encode
 

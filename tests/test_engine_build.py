@@ -43,7 +43,7 @@ def test_sharded_build_recall_vs_exact(tmp_path, merge_budget):
     _, got = idx.search(q, 10)
     want = _exact(x, q, 10)
     recall1 = float(np.mean(got[:, 0] == want[:, 0]))
-    recall10 = float(np.mean([len(set(g) & set(w)) / 10 for g, w in zip(got, want)]))
+    recall10 = float(np.mean([len(set(g) & set(w)) / 10 for g, w in zip(got, want, strict=False)]))
     assert recall1 >= 0.9 and recall10 >= 0.6, (recall1, recall10)
     rec = json.loads((tmp_path / "b" / "build.json").read_text())
     assert rec["plan"]["factory"] == p.factory and rec["shards"] == 4
@@ -69,7 +69,7 @@ def test_ray_build_installed_in_index_is_used_by_search(tmp_path, monkeypatch):
     rows = [(f"/synthetic/{i}.jpg", f"{i:064x}") for i in range(len(x))]
     db = idx.db
     db.execute("BEGIN")
-    for (p, sha), v in zip(rows, x):
+    for (p, sha), v in zip(rows, x, strict=False):
         iid = db.execute("INSERT INTO images(path, sha256, width, height, bytes, added, labels, role) "
                          "VALUES (?,?,?,?,?,0,'{}','reference')", (p, sha, 100, 100, 1)).lastrowid
         db.execute("INSERT INTO vectors VALUES (?,?,?)", (iid, "sscd", v.tobytes()))

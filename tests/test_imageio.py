@@ -52,7 +52,7 @@ def test_exif_orientation_applied():
 @pytest.mark.parametrize("mode", ["L", "P", "RGBA", "CMYK", "I;16", "LA"])
 def test_modes(mode):
     base = Image.fromarray(natural_image(32, 32))
-    im = base.convert(mode) if mode != "I;16" else Image.fromarray((np.asarray(base.convert("L")).astype(np.uint16) * 257))
+    im = base.convert(mode) if mode != "I;16" else Image.fromarray(np.asarray(base.convert("L")).astype(np.uint16) * 257)
     buf = io.BytesIO()
     im.save(buf, "TIFF" if mode == "CMYK" else "PNG")
     img = load_image(buf.getvalue())

@@ -143,8 +143,8 @@ def test_keyed_server_page_asks_for_the_key(browser, tmp_path, image):
         page.set_input_files("#files", str(image))
         try:
             page.wait_for_selector("article.card dl.verdict", timeout=60_000)
-        except Exception:
-            raise AssertionError(page.locator("#status").inner_text() + " | " + page.locator("#results").inner_text())
+        except Exception as exc:
+            raise AssertionError(page.locator("#status").inner_text() + " | " + page.locator("#results").inner_text()) from exc
         with page.expect_popup() as pop:  # the stored JSON needs the key too: fetched, opened as a blob
             page.locator("article.card a.json").first.click()
         popup = pop.value

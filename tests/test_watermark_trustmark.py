@@ -53,7 +53,7 @@ def test_packet_round_trip_and_error_correction(version):
 
 def test_random_packets_rarely_decode_and_p_value_bounds_it():
     rng = np.random.default_rng(0)
-    hits = {v: 0 for v in tm.SCHEMAS}
+    hits = dict.fromkeys(tm.SCHEMAS, 0)
     n = 4000
     for _ in range(n):
         bits = rng.integers(0, 2, tm.N_BITS).astype(np.uint8)

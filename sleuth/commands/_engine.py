@@ -11,16 +11,17 @@ options by using the Option objects below as defaults, and calls :func:`expand` 
 """
 from __future__ import annotations
 
-from enum import Enum
+from collections.abc import Iterator
+from enum import StrEnum
 from pathlib import Path
-from typing import Any, Iterator, Optional
+from typing import Any, Optional
 
 import typer
 
 from ._common import err, expand_inputs
 
 
-class Engine(str, Enum):
+class Engine(StrEnum):
     local = "local"
     ray = "ray"
 
@@ -34,7 +35,7 @@ WORKERS = typer.Option(None, "--workers", min=1, help="Ray: actors in the model 
 class EngineChoice:
     """The engine options of one command invocation (``--engine``, ``--ray-address``, ...)."""
 
-    def __init__(self, engine: "Engine" = None, ray_address: Optional[str] = None,  # type: ignore[assignment]
+    def __init__(self, engine: Engine = None, ray_address: Optional[str] = None,  # type: ignore[assignment]
                  shards: Optional[str] = None, workers: Optional[int] = None) -> None:
         self.engine = engine or Engine.local
         self.ray_address, self.shards, self.workers = ray_address, shards, workers

@@ -20,7 +20,7 @@ def _data(data: Optional[Path]) -> Path:
 
 
 def _when(ts: float | None) -> str:
-    return dt.datetime.fromtimestamp(ts, dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC") if ts else "-"
+    return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%d %H:%M UTC") if ts else "-"
 
 
 def register(app: typer.Typer) -> None:
@@ -74,7 +74,7 @@ def register(app: typer.Typer) -> None:
             application = create_app(settings)
         except UsageError as exc:
             err(exc)
-            raise typer.Exit(2)
+            raise typer.Exit(2) from exc
         logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
         if not no_auth and not any(k["revoked"] is None for k in application.state.sleuth.store.list_keys()):
             err("no API key yet: create one with `sleuth serve keys create NAME` (the page asks for it), "
@@ -93,7 +93,7 @@ def register(app: typer.Typer) -> None:
             kid, secret = Store(_data(data)).create_key(name)
         except ValueError as exc:
             err(f"{name!r}: {exc}")
-            raise typer.Exit(2)
+            raise typer.Exit(2) from exc
         typer.echo(f"created key {kid} for {name!r}; it is shown only now, store it safely:")
         typer.echo(secret)
 

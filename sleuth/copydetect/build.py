@@ -262,9 +262,9 @@ def build(sources: Sequence[Callable[[], tuple[np.ndarray, np.ndarray]]], n: int
         with ray_session(address, num_cpus) as ray:
             task = ray.remote(num_cpus=1)(add_shard)
             ref = ray.put(blob)
-            paths = [r[0] for r in ray.get([task.remote(ref, s, o) for s, o in zip(sources, outs)])]
+            paths = [r[0] for r in ray.get([task.remote(ref, s, o) for s, o in zip(sources, outs, strict=False)])]
     else:
-        paths = [add_shard(blob, s, o)[0] for s, o in zip(sources, outs)]
+        paths = [add_shard(blob, s, o)[0] for s, o in zip(sources, outs, strict=False)]
     t2 = time.perf_counter()
     merged = merge(p, trained, paths, str(work / "merged.index"))
     t3 = time.perf_counter()

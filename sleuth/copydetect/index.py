@@ -47,9 +47,10 @@ import json
 import os
 import sqlite3
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import numpy as np
 
@@ -250,13 +251,13 @@ class CopyIndex:
         return m
 
     @classmethod
-    def open(cls, root: str | os.PathLike) -> "CopyIndex":
+    def open(cls, root: str | os.PathLike) -> CopyIndex:
         root = Path(root)
         return cls(root, cls._read_manifest(root))
 
     @classmethod
     def create_or_open(cls, root: str | os.PathLike, descriptors: Iterable[str] | None = None,
-                       local_features: bool = True) -> "CopyIndex":
+                       local_features: bool = True) -> CopyIndex:
         root = Path(root)
         if (root / MANIFEST).exists() or (root.exists() and not root.is_dir()):
             idx = cls.open(root)
@@ -277,7 +278,7 @@ class CopyIndex:
         atomic_write_text(root / MANIFEST, json.dumps(m, indent=2))
         return idx
 
-    def _connect(self) -> "_Guarded":
+    def _connect(self) -> _Guarded:
         if self._db is None:
             path = self.root / DB
             try:
@@ -329,7 +330,7 @@ class CopyIndex:
             pass  # a busy reader: the next commit's checkpoint (or SQLite's own) moves these pages
 
     @property
-    def db(self) -> "_Guarded":
+    def db(self) -> _Guarded:
         return self._connect()
 
     def close(self) -> None:
@@ -337,7 +338,7 @@ class CopyIndex:
             self._db.close()
             self._db = None
 
-    def __enter__(self) -> "CopyIndex":
+    def __enter__(self) -> CopyIndex:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -449,7 +450,7 @@ class CopyIndex:
                     img = load_image(p)
                     sha = img.sha256
                     if skip_duplicates:
-                        row = self._guard(lambda: self.db.execute(
+                        row = self._guard(lambda sha=sha: self.db.execute(
                             "SELECT id FROM images WHERE sha256=? AND role=?", (sha, role)).fetchone())
                         if row or sha in seen_sha:
                             res.duplicates.append((p, int(row[0]) if row else -1))

@@ -20,9 +20,9 @@ import os
 import threading
 
 import numpy as np
+from PIL import Image
 
 from ..settings import get_settings
-from PIL import Image
 
 CLIP_MEAN = np.array([0.48145466, 0.4578275, 0.40821073], dtype=np.float32).reshape(3, 1, 1)
 CLIP_STD = np.array([0.26862954, 0.26130258, 0.27577711], dtype=np.float32).reshape(3, 1, 1)
@@ -61,7 +61,7 @@ class ClipBackbone:
     """Lazy ONNX session; ``embed(rgb)`` -> unit 512-d vector."""
 
     _lock = threading.Lock()
-    _shared: "ClipBackbone | None" = None
+    _shared: ClipBackbone | None = None
 
     def __init__(self, path: str | os.PathLike | None = None):
         import onnxruntime as ort
@@ -79,7 +79,7 @@ class ClipBackbone:
         self.hidden = outs[1].name if len(outs) > 1 and len(outs[1].shape) == 3 else None
 
     @classmethod
-    def shared(cls) -> "ClipBackbone":
+    def shared(cls) -> ClipBackbone:
         with cls._lock:
             if cls._shared is None:
                 cls._shared = cls()

@@ -83,7 +83,7 @@ class DetectResult:
 
 
 class AigenDetector:
-    _cache: dict[str, "AigenDetector"] = {}
+    _cache: dict[str, AigenDetector] = {}
 
     def __init__(self, head_path: str | os.PathLike | None = None, model_path: str | None = None):
         self.head_path = Path(head_path) if head_path else default_head_path()
@@ -101,7 +101,7 @@ class AigenDetector:
                 self.npr_weights = npr.load_weights(wp)
 
     @classmethod
-    def shared(cls, head_path=None) -> "AigenDetector":
+    def shared(cls, head_path=None) -> AigenDetector:
         key = str(head_path or default_head_path())
         if key not in cls._cache:
             cls._cache[key] = cls(head_path)
@@ -135,9 +135,9 @@ class AigenDetector:
     def ensure_encoder(self) -> None:
         """Load the encoder now (a missing model is one error for a whole run)."""
         if self.v2:
-            self.tower
+            _ = self.tower  # the property loads the model
         elif self.needs_clip:
-            self.backbone
+            _ = self.backbone
 
     @property
     def fpr_target(self) -> float:

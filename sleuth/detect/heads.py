@@ -70,7 +70,7 @@ def predict(head: dict, feats: dict) -> dict:
     fu = head["fusion"]
     names = [n for n in fu["detectors"] if n in raw]
     if len(names) == len(fu["detectors"]):
-        z = fu["b"] + sum(w * raw[n] for n, w in zip(fu["detectors"], fu["w"]))
+        z = fu["b"] + sum(w * raw[n] for n, w in zip(fu["detectors"], fu["w"], strict=False))
         fused = cal.sigmoid(z)
     else:  # a detector is missing (e.g. no NPR weights): fall back to the mean of calibrated logits
         fused = cal.sigmoid(np.mean([cal.logit(probs[n]) for n in names], axis=0))
@@ -208,7 +208,7 @@ def attribute(head: dict, emb: np.ndarray) -> tuple[str, float | None, dict]:
     p = np.exp(z - z.max())
     p /= p.sum()
     i = int(np.argmax(cos))
-    sims = {k: round(float(c), 4) for k, c in zip(names, cos)}
+    sims = {k: round(float(c), 4) for k, c in zip(names, cos, strict=False)}
     if cos[i] < fams[names[i]]["radius"]:
         return "unknown", None, sims
     return names[i], float(p[i]), sims

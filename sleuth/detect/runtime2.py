@@ -47,7 +47,7 @@ def attribution_vector(head: dict, E: np.ndarray, blocks: np.ndarray) -> np.ndar
 def fuse(head: dict, raw: dict) -> float:
     """Fused calibrated probability from the detectors' raw logits."""
     fu = head["fusion"]
-    z = float(fu["b"]) + sum(float(wi) * raw[nm] for nm, wi in zip(fu["detectors"], fu["w"]))
+    z = float(fu["b"]) + sum(float(wi) * raw[nm] for nm, wi in zip(fu["detectors"], fu["w"], strict=False))
     return float(cal.sigmoid(z))
 
 
@@ -56,7 +56,7 @@ def tile_map(head: dict, region_hw, crop_lg: np.ndarray, boxes) -> np.ndarray:
     H, W = max(region_hw[0], views.CROP), max(region_hw[1], views.CROP)
     acc, cnt = np.zeros((H, W), np.float32), np.zeros((H, W), np.float32)
     p = cal.apply_platt(crop_lg, head["detectors"]["tower"]["platt"])
-    for (y, x), v in zip(boxes, p):
+    for (y, x), v in zip(boxes, p, strict=False):
         acc[y:y + views.CROP, x:x + views.CROP] += v
         cnt[y:y + views.CROP, x:x + views.CROP] += 1
     return acc / np.maximum(cnt, 1)

@@ -58,7 +58,7 @@ def spectrum_features(p: np.ndarray) -> np.ndarray:
     feats = []
     edges = np.linspace(0, 0.5 * np.sqrt(2), 17)
     rad = np.array([lp[(_RAD >= a) & (_RAD < b)].mean() if ((_RAD >= a) & (_RAD < b)).any() else 0.0
-                    for a, b in zip(edges[:-1], edges[1:])])
+                    for a, b in zip(edges[:-1], edges[1:], strict=False)])
     feats += list(rad - rad.mean())
     band = (_RAD > 0.15) & (_RAD <= 0.5)
     ang = np.array([lp[band & (_ANG >= a) & (_ANG < a + np.pi / 8)].mean() for a in np.arange(8) * np.pi / 8])

@@ -65,7 +65,7 @@ class ClipTower:
     """Lazy ONNX session; ``encode(crop)`` -> {"emb": 512, "blocks": 12 x 2 x 768}."""
 
     _lock = threading.Lock()
-    _shared: "ClipTower | None" = None
+    _shared: ClipTower | None = None
 
     def __init__(self, path: str | os.PathLike | None = None, threads: int | None = None):
         import onnxruntime as ort
@@ -81,7 +81,7 @@ class ClipTower:
         self.input = self.session.get_inputs()[0].name
 
     @classmethod
-    def shared(cls) -> "ClipTower":
+    def shared(cls) -> ClipTower:
         with cls._lock:
             if cls._shared is None:
                 cls._shared = cls()

@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import shlex
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -107,7 +107,7 @@ def train_aigen(src: str | Path, out: str | Path, *, detectors=DEFAULT_DETECTORS
         npr._require_torch()  # clear one-line error when torch is absent
         npr_w, npr_oof = train_npr_oof(items, y, NPR_FOLDS, seed, npr_epochs, log=log)
     fams = [it.family for it in items] if use_clip else None
-    head = heads.fit(F, y, detectors=[d for d in detectors], fpr=fpr, seed=seed, npr_oof=npr_oof, families=fams)
+    head = heads.fit(F, y, detectors=list(detectors), fpr=fpr, seed=seed, npr_oof=npr_oof, families=fams)
     out = Path(out)
     if npr_w is not None:
         wpath = out.with_name(out.stem + ".npr.npz") if out.name != "aigen.json" else out.with_name("npr.npz")

@@ -90,7 +90,7 @@ def keypoint_clones(g: np.ndarray):
     pairs = set()
     for i, ms in enumerate(matches):
         ms = [m for m in ms if m.trainIdx != i]
-        for a, b in zip(ms, ms[1:]):
+        for a, b in zip(ms, ms[1:], strict=False):
             if a.distance >= 0.6 * max(b.distance, 1e-6):
                 break
             j = a.trainIdx
@@ -190,10 +190,10 @@ def block_clones(g: np.ndarray, bs: int = 16, step: int = 2, min_votes: int = 40
         dy, dx = ys[i + lag] - ys[i], xs[i + lag] - xs[i]
         far = np.hypot(dy, dx) >= 2 * bs
         sgn = np.where((dx < 0) | ((dx == 0) & (dy < 0)), -1, 1)
-        for a, b, oy, ox in zip(i[far], (i + lag)[far], (dy * sgn)[far], (dx * sgn)[far]):
+        for a, b, oy, ox in zip(i[far], (i + lag)[far], (dy * sgn)[far], (dx * sgn)[far], strict=False):
             votes.setdefault((int(oy) // 2 * 2, int(ox) // 2 * 2), []).append((a, b))
     best = 0
-    for off, pl in votes.items():
+    for _off, pl in votes.items():
         if len(pl) < min_votes:
             continue
         best = max(best, len(pl))

@@ -21,8 +21,20 @@ from __future__ import annotations
 
 import numpy as np
 
-from .common import (drop_border, Result, block_error, block_reliability, block_std, check_size, gray_f32, jpeg_roundtrip,
-                     robust_z, smooth, tiled_features, top_mean)
+from .common import (
+    Result,
+    block_error,
+    block_reliability,
+    block_std,
+    check_size,
+    drop_border,
+    gray_f32,
+    jpeg_roundtrip,
+    robust_z,
+    smooth,
+    tiled_features,
+    top_mean,
+)
 
 QUALITIES = (75, 85, 95)
 BLOCK = 16

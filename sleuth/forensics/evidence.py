@@ -149,7 +149,7 @@ def fused_evidence(img, ctx=None) -> Evidence:
     fired = [n for p, n in top if p >= 0.5]
     verdict = "manipulated" if score >= 0.5 else "no-evidence"
     if verdict == "manipulated":
-        why = [n for n in fired] or [n for _, n in top[:2]]
+        why = list(fired) or [n for _, n in top[:2]]
         if scaling_attack["detected"]:
             why = ["scaling-attack"] + why
         summ = f"signs of manipulation (at {st.get('target_fpr', 0.01):.0%} false alarms on pristine photos) from {', '.join(why)}"

@@ -32,8 +32,23 @@ from __future__ import annotations
 
 import numpy as np
 
-from .common import (drop_border, NotEnoughSignal, Result, Skip, block_error, block_reliability, check_size, estimate_quality,
-                     gray_f32, jpeg_roundtrip, luma_qtable, robust_z, smooth, tiled_features, top_mean)
+from .common import (
+    NotEnoughSignal,
+    Result,
+    Skip,
+    block_error,
+    block_reliability,
+    check_size,
+    drop_border,
+    estimate_quality,
+    gray_f32,
+    jpeg_roundtrip,
+    luma_qtable,
+    robust_z,
+    smooth,
+    tiled_features,
+    top_mean,
+)
 
 ZIGZAG10 = [(0, 1), (1, 0), (2, 0), (1, 1), (0, 2), (0, 3), (1, 2), (2, 1), (3, 0), (4, 0)]
 KMAX = 40

@@ -15,7 +15,18 @@ from __future__ import annotations
 
 import numpy as np
 
-from .common import drop_border, NotEnoughSignal, Result, block_reliability, check_size, gray_f32, robust_z, smooth, tiled_features, top_mean
+from .common import (
+    NotEnoughSignal,
+    Result,
+    block_reliability,
+    check_size,
+    drop_border,
+    gray_f32,
+    robust_z,
+    smooth,
+    tiled_features,
+    top_mean,
+)
 
 BLOCK = 32
 

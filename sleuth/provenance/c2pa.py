@@ -277,7 +277,7 @@ def analyze(img: LoadedImage, ctx: ScanContext) -> Evidence:
         "manifest_present": True, "validation_state": state, "failing_codes": hard_failures,
         "informational_codes": informational, "trust": trust, "trust_list": trust_list,
         **info, "digital_source_type": dst, "ai_generated": ai, "ingredients": chain,
-        "ingredient_failing_codes": sorted(set(c for c in ing_fail if c != UNTRUSTED)),
+        "ingredient_failing_codes": sorted({c for c in ing_fail if c != UNTRUSTED}),
         "manifests_in_store": len(manifests), "active_manifest": label, "cawg_assertions": cawg,
     }
     details.setdefault("signing_time", None)  # only a time-stamped signature carries one

@@ -238,7 +238,7 @@ def parse_comfyui(prompt_json: str | None, workflow_json: str | None) -> Params:
         return out
     classes = []
     models, loras = [], []
-    for nid, node in graph.items():
+    for _nid, node in graph.items():
         if not isinstance(node, dict):
             continue
         ct = str(node.get("class_type", ""))

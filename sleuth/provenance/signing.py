@@ -40,7 +40,7 @@ def make_test_chain(common_name: str = "sleuth test signer", org: str = "sleuth 
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-    now = _dt.datetime.now(_dt.timezone.utc) - _dt.timedelta(days=1)
+    now = _dt.datetime.now(_dt.UTC) - _dt.timedelta(days=1)
     later = now + _dt.timedelta(days=366)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"{org} root CA"),

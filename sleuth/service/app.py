@@ -489,7 +489,7 @@ async def run_job(state: _State, job: str, kwargs: dict[str, Any], name: str, de
 async def _finish(state: _State, key: dict, uploads, results, legacy: bool):
     loop = asyncio.get_running_loop()
     stored, problems, legacy_out = [], [], []
-    for (name, _), res in zip(uploads, results):
+    for (name, _), res in zip(uploads, results, strict=False):
         if res.get("report") is not None and (res["status"] == 200 or legacy):
             rep = await loop.run_in_executor(None, _store, state, res, key)
             stored.append(rep)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
-from typing import Callable
+from collections.abc import Callable
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import httpx

@@ -10,8 +10,9 @@ from __future__ import annotations
 import io
 import os
 import time
+from collections.abc import Callable
 from dataclasses import replace
-from typing import Any, Callable
+from typing import Any
 
 #: per-analyzer seconds of the current job (filled by the timing wrappers installed in the worker)
 _TIMINGS: dict[str, float] = {}

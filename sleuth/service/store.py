@@ -105,7 +105,7 @@ class Store:
         """
         with self._db() as db:
             rows = db.execute("SELECT id, name, prefix, created, revoked, last_used FROM keys ORDER BY id").fetchall()
-        return [dict(zip(("id", "name", "prefix", "created", "revoked", "last_used"), r)) for r in rows]
+        return [dict(zip(("id", "name", "prefix", "created", "revoked", "last_used"), r, strict=False)) for r in rows]
 
     def revoke_key(self, ident: str) -> int:
         """Revoke keys by id or by name.

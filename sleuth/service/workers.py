@@ -200,7 +200,7 @@ class WorkerPool:
         self.waiting += 1
         try:
             w = await self._acquire(cost, deadline)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise BudgetExceeded() from None
         finally:
             self.waiting -= 1

@@ -65,7 +65,7 @@ class WatermarkKey:
         return self.derive("fingerprint", 8).hex()
 
 
-def parse_key(key: "str | bytes | WatermarkKey") -> WatermarkKey:
+def parse_key(key: str | bytes | WatermarkKey) -> WatermarkKey:
     """Accept a passphrase (>= 8 chars), ``hex:<digits>`` or bare hex (>= 32 digits)."""
     if isinstance(key, WatermarkKey):
         return key
