@@ -71,11 +71,12 @@ class ClipTower:
         import onnxruntime as ort
 
         from ..models import resolve
+        from ..settings import get_settings
 
         self.path = str(resolve("clip-vit-b16", path))
         data, self.blocks, self.proj = tower_model_bytes(self.path)
         so = ort.SessionOptions()
-        so.intra_op_num_threads = int(threads if threads is not None else os.environ.get("SLEUTH_THREADS", "0") or 0)
+        so.intra_op_num_threads = int(threads if threads is not None else get_settings().threads)
         so.log_severity_level = 3
         self.session = ort.InferenceSession(data, so, providers=["CPUExecutionProvider"])
         self.input = self.session.get_inputs()[0].name
