@@ -171,6 +171,21 @@ class Batch:
             _, _, p, why = pending.pop()
             yield Report(path=p, error=f"{p}: {why}")
 
+    def rows(self, build: Callable[[Any], Any]) -> Iterator[Any]:
+        """A command's result rows, built from each report (kept for :meth:`html`); row failures counted."""
+        self.collected: list[Any] = []
+        for rep in self.reports():
+            self.collected.append(rep)
+            row = build(rep)
+            self.row_error(rep, getattr(row, "error", None))
+            yield row
+
+    def html(self, _rows: Any) -> str:
+        """The HTML page of the reports behind the rows (``--format html`` of any analysis command)."""
+        from ..report import render_html
+
+        return render_html(self.collected)
+
     def _rank(self, path: str) -> int:
         for i, a in enumerate(self.args):
             if path == a or path.startswith(a.rstrip("/") + "/"):

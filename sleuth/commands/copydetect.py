@@ -134,7 +134,6 @@ def search(
 ) -> None:
     from ..copydetect.api import matcher_for
     from ..errors import IndexError_
-    from ..report import render_html
     from ..results import SEARCH_ANALYZERS, search_result
 
     def open_matcher() -> None:
@@ -146,16 +145,7 @@ def search(
     options = parse_options_or_exit(index=index, copy_top_k=top_k, copy_verify=not no_verify)
     batch = Batch(queries, recursive, analyzers=SEARCH_ANALYZERS, options=options, jobs=jobs,
                   keep_maps=fmt == Format.html, quiet=quiet)
-    reports: list = []
-
-    def rows():
-        for rep in batch.reports():
-            reports.append(rep)
-            row = search_result(rep, copies_only=copies_only)
-            batch.row_error(rep, row.error)
-            yield row
-
-    emit(rows(), fmt, out, name="search", table=_table_search, html=lambda _rows: render_html(reports))
+    emit(batch.rows(lambda rep: search_result(rep, copies_only=copies_only)), fmt, out, name="search", table=_table_search, html=batch.html)
     batch.exit()
 
 

@@ -40,7 +40,6 @@ def detect_cmd(
     shards: Optional[str] = _eng.SHARDS, workers: Optional[int] = _eng.WORKERS,
 ) -> None:
     from ..detect.detector import AigenDetector
-    from ..report import render_html
     from ..results import DETECT_ANALYZERS, detect_result
 
     options = parse_options_or_exit(aigen_head=head, maps_dir=maps_dir, max_pixels=max_pixels)
@@ -51,16 +50,7 @@ def detect_cmd(
     _run(preflight)
     batch = Batch(paths, recursive, analyzers=DETECT_ANALYZERS, options=options, jobs=jobs,
                   keep_maps=fmt == Format.html, quiet=quiet, engine=_eng.EngineChoice(engine, ray_address, shards, workers))
-    reports: list = []
-
-    def rows():
-        for rep in batch.reports():
-            reports.append(rep)
-            row = detect_result(rep)
-            batch.row_error(rep, row.error)
-            yield row
-
-    emit(rows(), fmt, out, name="detect", table=_table, html=lambda _rows: render_html(reports))
+    emit(batch.rows(detect_result), fmt, out, name="detect", table=_table, html=batch.html)
     batch.exit()
 
 

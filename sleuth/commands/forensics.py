@@ -54,7 +54,6 @@ def register(app: typer.Typer) -> None:
         jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="Worker processes."),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
     ) -> None:
-        from ..report import render_html
         from ..results import forensic_analyzers, forensics_result
 
         try:
@@ -66,16 +65,7 @@ def register(app: typer.Typer) -> None:
         options = parse_options_or_exit(scaling_sizes=sizes, max_pixels=max_pixels, maps_dir=out)
         batch = Batch(paths, recursive, analyzers=forensic_analyzers(), options=options, jobs=jobs,
                       keep_maps=fmt == Format.html, quiet=quiet)
-        reports: list = []
-
-        def rows():
-            for rep in batch.reports():
-                reports.append(rep)
-                row = forensics_result(rep)
-                batch.row_error(rep, row.error)
-                yield row
-
-        emit(rows(), fmt, None, name="forensics", table=_table, html=lambda _rows: render_html(reports))
+        emit(batch.rows(forensics_result), fmt, None, name="forensics", table=_table, html=batch.html)
         batch.exit()
 
 

@@ -116,7 +116,6 @@ def verify_cmd(
     jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="Worker processes."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
-    from ..report import render_html
     from ..results import VERIFY_ANALYZERS, verify_result
     from ..settings import get_settings
     from ..watermark.keys import parse_key
@@ -134,16 +133,7 @@ def verify_cmd(
                                     max_pixels=max_pixels)
     batch = Batch(paths, recursive, analyzers=VERIFY_ANALYZERS, options=options, jobs=jobs,
                   keep_maps=fmt == Format.html, quiet=quiet)
-    reports: list = []
-
-    def rows():
-        for rep in batch.reports():
-            reports.append(rep)
-            row = verify_result(rep)
-            batch.row_error(rep, row.error)
-            yield row
-
-    emit(rows(), fmt, out, name="verify", table=_verify_table, html=lambda _rows: render_html(reports))
+    emit(batch.rows(verify_result), fmt, out, name="verify", table=_verify_table, html=batch.html)
     batch.exit()
 
 
