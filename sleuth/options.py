@@ -42,6 +42,7 @@ class ScanOptions(BaseModel):
     aigen_head: Optional[Path] = Field(None, description="Detector head JSON (default: enrolled user head, else shipped).")
     # forensics
     scaling_sizes: Optional[list[tuple[int, int]]] = Field(None, description="Model input sizes (h, w) to check for scaling attacks.")
+    dense_copy_move_enabled: bool = Field(False, description="Also run the dense-field copy-move analyzer (slower; off by default).")
     # copy detection
     index: Optional[Path] = Field(None, description="Copy-detection index to match against.")
     copy_top_k: int = Field(3, ge=1, description="Matches kept per image.")

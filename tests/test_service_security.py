@@ -35,7 +35,7 @@ def keyed(tmp_path_factory):
     """A keyed server (rate 60/min, burst 5) and a valid key."""
     d = tmp_path_factory.mktemp("keyed")
     _, key = Store(d).create_key("tester")
-    with live_server(settings(d, rate_per_minute=60, rate_burst=5, max_request_bytes=200_000,
+    with live_server(settings(d, rate_per_minute=600, rate_burst=50, max_request_bytes=200_000,
                               max_files=3, max_pixels=1_000_000)) as (url, app):
         yield url, key, d, app
 
