@@ -96,8 +96,8 @@ def run_batch(engine: Engine, kind: str, files: list[str], *, address: Optional[
     engine : Engine
         ``local`` or ``ray``.
     kind : str
-        ``scan`` (yields Report objects), ``detect`` (yields row dicts; ``det``, ``max_pixels``,
-        ``with_map``, ``maps_dir`` keywords), or ``index-add`` (returns an AddResult; ``index``,
+        ``scan`` (yields Report objects; ``detect``, ``forensics``, ``verify`` and ``search`` are
+        scans of their analyzers) or ``index-add`` (returns an AddResult; ``index``,
         ``role``, ``labels``, ``batch``, ``progress`` keywords).
     files : list of str
         The expanded inputs.
@@ -122,8 +122,6 @@ def run_batch(engine: Engine, kind: str, files: list[str], *, address: Optional[
             kw.pop("progress", None)
             return index_add_ray(idx, files, **kw, **ekw)
         return idx.add(files, **kw)
-    if kind == "detect":
-        return _detect(engine, files, ekw, **kw)
     raise ValueError(f"unknown batch kind {kind!r}")
 
 
@@ -143,24 +141,6 @@ def _scan(engine: Engine, files: list[str], ekw: dict[str, Any], *, jobs: int = 
         raise typer.Exit(2)
     for d in scan_ray(files, analyzers, tier=tier, options=options, **ekw):
         yield Report.model_validate(d)
-
-
-def _detect(engine: Engine, files: list[str], ekw: dict[str, Any], *, analyse, head=None,
-            max_pixels=None, maps: bool = False) -> Iterator[dict[str, Any]]:
-    """``analyse(path)`` is the command's own per-file function (local engine)."""
-    if engine != Engine.ray:
-        for f in files:
-            yield analyse(f)
-        return
-    if maps:
-        err("--maps-dir needs the local engine")
-        raise typer.Exit(2)
-    from ..engine import detect_ray
-
-    for row in detect_ray(files, head=str(head) if head else None, max_pixels=max_pixels, **ekw):
-        if row.get("error"):
-            err(row["error"])
-        yield row
 
 
 def local_only(engine: Engine, command: str, address: Optional[str] = None, shards: Optional[str] = None,

@@ -1,8 +1,8 @@
 """Execution engines for batch jobs: ``local`` (a process pool on this machine) and ``ray``
 (Ray Data on a local or remote Ray cluster).
 
-Both run the same library code per image: :func:`sleuth.pipeline.scan` for ``scan``,
-:meth:`AigenDetector.analyse` for ``detect``, the :mod:`sleuth.copydetect.descriptors` and
+Both run the same library code per image: :func:`sleuth.pipeline.scan` for ``scan`` and
+``detect`` (a selection of the ``ai-generated`` analyzer), the :mod:`sleuth.copydetect.descriptors` and
 :func:`~sleuth.copydetect.verify.extract` for ``index add``. The local engine *is* the existing
 code path (:func:`sleuth.pipeline.scan_many`, :meth:`CopyIndex.add`); the Ray engine only
 changes scheduling and I/O (:mod:`.ray_engine`), writes its results as shards
@@ -110,36 +110,6 @@ def scan_ray(items: list[str], analyzers: list[str] | None = None, *, tier: str 
     return _iter_reports(store, keep)
 
 
-def detect_ray(items: list[str], head: str | None = None, max_pixels: int | None = None, **kw: Any) -> Iterator[dict[str, Any]]:
-    """``sleuth detect`` rows on Ray, in input order (keyword arguments as :func:`scan_ray`).
-
-    Parameters
-    ----------
-    items : list of str
-        Paths or URIs.
-    head : str, optional
-        Detector head JSON (default: the enrolled user head, else the shipped one).
-    max_pixels : int, optional
-        Pixel limit of the loader.
-    **kw
-        ``shards``, ``shard_size``, ``address``, ``workers``, ``num_cpus``, ``progress``.
-
-    Returns
-    -------
-    iterator of dict
-        Each row as the local ``detect`` command builds it.
-    """
-    from .jobs import DetectActor
-    from .ray_engine import Stages
-
-    head = str(head) if head else None
-    stages = Stages(_reader(items), DetectActor, actor_kwargs={"head": head, "max_pixels": max_pixels},
-                    finalize=_report_finalize)
-    store, keep = _run("detect", items, {"head": head, "max_pixels": max_pixels}, stages,
-                       **_engine_kw(kw))
-    return _iter_reports(store, keep)
-
-
 def _engine_kw(kw: dict[str, Any]) -> dict[str, Any]:
     return {"shards": kw.get("shards"), "shard_size": kw.get("shard_size") or DEFAULT_SHARD_SIZE,
             "address": kw.get("address"), "workers": kw.get("workers"), "num_cpus": kw.get("num_cpus"),
@@ -242,4 +212,4 @@ def index_add_ray(idx, items: list[str], *, role: str = "reference", labels: dic
     return res
 
 
-__all__ = ["ENGINES", "describe_ray", "detect_ray", "index_add_ray", "job_dir", "scan_ray"]
+__all__ = ["ENGINES", "describe_ray", "index_add_ray", "job_dir", "scan_ray"]

@@ -1,6 +1,6 @@
 """What each engine stage runs on one batch of items. Every function here calls the library's
 own per-image code (:func:`sleuth.pipeline.scan`, :mod:`sleuth.copydetect.descriptors`,
-:func:`sleuth.copydetect.verify.extract`, :class:`sleuth.detect.detector.AigenDetector`); only
+:func:`sleuth.copydetect.verify.extract`); only
 the batching, the hand-over between stages and the error capture live here.
 
 Stages (Ray Data ``map_batches`` over ``pyarrow`` batches):
@@ -9,7 +9,7 @@ Stages (Ray Data ``map_batches`` over ``pyarrow`` batches):
   decode, hash (sha256, PDQ, other binary codes), extract SIFT features and prepare the SSCD
   input (short side 288), so the model stage receives only small arrays.
 * ``*Actor`` (actor pool, one model load per actor): ``ScanActor`` runs the scan pipeline,
-  ``EmbedActor`` the float descriptors (SSCD), ``DetectActor`` the AI-image detector.
+  ``EmbedActor`` the float descriptors (SSCD).
 
 Error capture mirrors the local engine: a :class:`~sleuth.errors.SleuthError` becomes the
 item's one-line reason; anything else becomes ``"<Type>: <message>"``; the job goes on.
@@ -132,40 +132,6 @@ def scan_row(r: dict[str, Any], analyzers, tier: str, options: dict[str, Any]) -
             "report": json.dumps(d, ensure_ascii=False)}
 
 
-# ----------------------------------------------------------------------------- detect
-class DetectActor:
-    """Runs :meth:`AigenDetector.analyse` per item; the detector (and CLIP) load once per actor."""
-
-    def __init__(self, head: str | None, max_pixels: int | None):
-        from ..detect.detector import AigenDetector
-
-        _one_thread()
-        self.det = AigenDetector(head)
-        self.max_pixels = max_pixels
-
-    def __call__(self, batch) -> Any:
-        from ..errors import SleuthError
-        from ..imageio import load_image
-
-        rows = []
-        for r in batch.to_pylist():
-            path = r["path"]
-            try:
-                if r.get("read_error"):
-                    raise RuntimeError(r["read_error"])
-                src = r["data"] if r.get("data") is not None else path
-                img = load_image(src, max_pixels=self.max_pixels, name=path)
-                row, err = self.det.analyse(img, with_map=False).to_dict(), None
-            except SleuthError as exc:
-                row, err = {"path": path, "error": str(exc)}, str(exc)
-            except RuntimeError as exc:
-                row, err = {"path": path, "error": str(exc)}, str(exc)
-            rows.append({"pos": r["pos"], "shard": r["shard"], "path": path, "error": err,
-                         "report": json.dumps(row, ensure_ascii=False)})
-        return _pa().Table.from_pylist(rows, schema=report_schema())
-
-
-# ----------------------------------------------------------------------------- describe (index add)
 def split_descriptors(descriptors: list[str]) -> tuple[list[str], list[str]]:
     """(binary, float) descriptor names, each in the index's order."""
     from ..copydetect import descriptors as D
