@@ -245,22 +245,22 @@ def watermark_verify_job(data: bytes, name: str, keys: list[str], max_pixels: in
     Returns
     -------
     dict
-        ``status`` and ``result`` (see :func:`sleuth.watermark.api.verify_image`).
+        ``status`` and ``result`` (a :class:`sleuth.results.VerifyResult` as a dict), the same
+        row ``sleuth verify`` prints: one scan of the ``watermark`` analyzer.
     """
-    from ..errors import SleuthError
-    from ..imageio import load_image
-    from ..watermark.api import verify_image
+    from ..pipeline import scan
+    from ..results import VERIFY_ANALYZERS, verify_result
 
     big = _too_big(data, name, max_pixels)
     if big:
         return big
-    try:
-        img = load_image(data, max_pixels=max_pixels, name=name)
-        res = verify_image(img, keys)
-    except SleuthError as exc:
-        return {"status": 422, "reason": f"{name}: {exc.reason}"}
-    res["path"] = name
-    return {"status": 200, "reason": None, "result": res}
+    rep = scan(data, VERIFY_ANALYZERS, options={"watermark_keys": keys, "max_pixels": max_pixels}, keep_maps=False)
+    rep.path = name
+    row = verify_result(rep)
+    if row.error:
+        reason = row.error.replace("<bytes>", name)
+        return {"status": 422, "reason": reason if reason.startswith(name) else f"{name}: {reason}"}
+    return {"status": 200, "reason": None, "result": row.model_dump(mode="json")}
 
 
 def watermark_embed_job(data: bytes, name: str, key: str, message: str | None, strength: float,

@@ -15,6 +15,7 @@ from fastapi import Depends, FastAPI, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from ..results import VerifyResult
 from .limits import RequestError, safe_name
 
 INDEX_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
@@ -58,19 +59,6 @@ class IndexInfo(BaseModel):
 class SearchResult(BaseModel):
     file: str
     matches: list[CopyMatch]
-
-
-class WatermarkResult(BaseModel):
-    """Result of :func:`sleuth.watermark.api.verify_image` for one file (no key material)."""
-
-    model_config = ConfigDict(extra="allow")
-
-    path: str
-    detected: bool
-    p_value: float | None = None
-    fpr: float | None = None
-    message: str | None = None
-    method: str | None = None
 
 
 def index_paths(state, name: str) -> tuple[Path, Path]:
@@ -219,7 +207,7 @@ def _watermark_routes(app: FastAPI, state, auth) -> None:
     key_field = {"key": {"type": "array", "items": {"type": "string"},
                          "description": "Watermark key(s) (default: the server's --key)."}}
 
-    @app.post("/v1/watermark/verify", response_model=list[WatermarkResult], responses=ERRORS,
+    @app.post("/v1/watermark/verify", response_model=list[VerifyResult], responses=ERRORS,
               tags=["v1 watermark"], openapi_extra=_files_openapi(key_field))
     async def watermark_verify(request: Request, key: dict = Depends(auth)):
         """Is sleuth's keyed mark in each image? p-value at the stated FPR, the message when detected."""
