@@ -29,13 +29,12 @@ An index is a directory::
   (``on_wait``) and waits up to ``lock_timeout`` seconds (``DEFAULT_LOCK_TIMEOUT``, or
   ``SLEUTH_INDEX_LOCK_TIMEOUT``) before a one-line error. Readers need no lock and never write:
   a reader that rebuilt a FAISS structure saves it only if it can take the lock at once.
-* **Search structure, chosen automatically and recorded in the manifest** (numbers from
-  ``bench/copydetect.py --scale``, one thread, CPU time per query): exact inner product for SSCD
-  costs 78-106 ms at 1M (two runs), over the 50 ms goal, so ``flat-ip`` is used up to 500k references and IVF-PQ
-  (sqrt(n) lists, 64 sub-quantisers x 8 bits = 72 B per image with its id; candidates re-scored
-  exactly from SQLite) beyond: 2.4 ms at 1M with nprobe 64, the source of a copy in the top 10
-  for 99% of queries (89.5% with nprobe 16). Binary codes (PDQ, pHash) are searched
-  exactly up to 20M (``binary-flat``: 16 ms CPU at 10M, 40 B per image), ``binary-ivf`` beyond.
+* **Search structure, chosen automatically and recorded in the manifest** (the measurements that
+  set the limits are in the ``copydetect-scale`` section of docs/benchmarks.md, from
+  ``bench/copydetect.py --scale``): exact inner product for SSCD misses the latency goal at 1M, so
+  ``flat-ip`` is used up to 500k references and IVF-PQ (sqrt(n) lists, 64 sub-quantisers x 8 bits;
+  candidates re-scored exactly from SQLite) beyond, searched with nprobe 64. Binary codes (PDQ,
+  pHash) are searched exactly up to 20M (``binary-flat``), ``binary-ivf`` beyond.
 * **Versioned format**: ``FORMAT_VERSION``; an index written by a newer version is refused
   with a one-line error, a foreign directory likewise.
 * **Roles**: ``reference`` images are searched; ``background`` images (distractors) are only
@@ -396,7 +395,7 @@ class CopyIndex:
         return int(row[0]) if row else 0
 
     def count(self, role: str = "reference") -> int:
-        """Number of images of a role (cached per generation: a COUNT over 1M rows costs ~50 ms)."""
+        """Number of images of a role (cached per generation: a COUNT over a large table is not free)."""
         key = (self.generation, role)
         if key not in self._counts:
             self._counts = {k: v for k, v in self._counts.items() if k[0] == key[0]}

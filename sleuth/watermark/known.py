@@ -29,7 +29,7 @@ Design
   and stored in ``sleuth/data/known_marks_null.json`` (:func:`fit_null`, command and data
   manifest recorded there); p-values are Bonferroni-corrected over the combinations, and the
   decision p-value is ``2 min(p_reference, p_soft)``.
-* **Decision** at option ``fpr`` (default 1e-6). Images under 256 x 256 (the encoder's minimum)
+* **Decision** at option ``known_watermark_fpr`` (default 1e-6). Images under 256 x 256 (the encoder's minimum)
   are not checked and say so.
 * **TrustMark** (Adobe): decoded from a cached ONNX decoder (:mod:`.trustmark`; option
   ``known_watermark_trustmark_model`` or the cache), else with the ``trustmark`` package when
