@@ -58,7 +58,7 @@ def _register_plugins() -> None:
         pillow_heif.register_heif_opener()
         if not _pillow_has_avif():
             try:
-                pillow_heif.register_avif_opener()
+                pillow_heif.register_avif_opener()  # type: ignore[attr-defined]
             except Exception:  # pragma: no cover - depends on build
                 pass
     except ImportError:  # pragma: no cover - optional at runtime
@@ -119,6 +119,7 @@ class LoadedImage:
     def rgb(self) -> np.ndarray:
         """HxWx3 uint8, orientation applied (decoded on first access when lazy)."""
         self._decode()
+        assert self._rgb is not None
         return self._rgb
 
     @property
@@ -358,11 +359,12 @@ def _decoder(im: Image.Image, display: str, max_pixels: int, notes: list[str]):
             raise _decode_error(exc, display, max_pixels) from None
 
     orientation = [1]
-    if (im.format or "") == "PNG" and "exif" not in im.info and getattr(im, "fp", None) is not None:
+    fp = getattr(im, "fp", None)
+    if (im.format or "") == "PNG" and "exif" not in im.info and fp is not None:
         # Pillow's PNG getexif() decodes every pixel to look for eXIf after IDAT; find it ourselves
         try:
-            im.fp.seek(0)
-            im.info["exif"] = _png_exif_chunk(im.fp.read())
+            fp.seek(0)
+            im.info["exif"] = _png_exif_chunk(fp.read())
         except (OSError, ValueError):
             pass
     try:

@@ -102,7 +102,7 @@ def failures(report: Report) -> list[str]:
             for e in report.evidence if e.error and e.verdict is None]
 
 
-def _init_worker(analyzers: list[str] | None, tier: str, options: dict[str, Any], keep_maps: bool,
+def _init_worker(analyzers: list[str] | None, tier: str, options: Any, keep_maps: bool,
                  modules: tuple[str, ...] = ()) -> None:
     """State for :func:`_scan_worker`; in a worker, also import the modules that registered
     analyzers in the caller (beyond the built-in ones) so the worker knows them too."""

@@ -6,11 +6,14 @@ import hashlib
 import json
 import os
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
+
+_S = TypeVar("_S")
 
 
 @contextlib.contextmanager
@@ -88,3 +91,44 @@ def to_jsonable(obj: Any) -> Any:
 
 def dumps(obj: Any, **kw: Any) -> str:
     return json.dumps(to_jsonable(obj), ensure_ascii=False, **kw)
+
+
+def cpu_session(model: str | os.PathLike | bytes, threads: int) -> Any:
+    """An onnxruntime CPU session with quiet logging.
+
+    Parameters
+    ----------
+    model : str, path or bytes
+        The ONNX file, or the serialised model itself.
+    threads : int
+        Intra-op threads (the caller's setting: one per worker, or the configured count).
+
+    Returns
+    -------
+    onnxruntime.InferenceSession
+    """
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = int(threads)
+    so.log_severity_level = 3
+    src = model if isinstance(model, bytes) else str(model)
+    return ort.InferenceSession(src, so, providers=["CPUExecutionProvider"])
+
+
+class SharedInstance:
+    """Mixin: ``cls.shared()`` builds one default instance per class and process, thread-safely.
+
+    Model wrappers load their weights once per process this way; an instance built with other
+    arguments is the caller's own.
+    """
+
+    _instances: dict[type, Any] = {}
+    _instances_lock = threading.Lock()
+
+    @classmethod
+    def shared(cls: type[_S]) -> _S:
+        with SharedInstance._instances_lock:
+            if cls not in SharedInstance._instances:
+                SharedInstance._instances[cls] = cls()
+            return SharedInstance._instances[cls]

@@ -129,7 +129,7 @@ class WorkerPool:
 
         self.n, self.init_args = n, init_args
         self.time_budget, self.max_rss = float(time_budget or 0), int(max_rss or 0)
-        self.ctx = mp.get_context("forkserver" if os.name != "nt" else "spawn")
+        self.ctx: Any = mp.get_context("forkserver" if os.name != "nt" else "spawn")
         if os.name != "nt":
             self.ctx.set_forkserver_preload(["sleuth.pipeline", "sleuth.workers", "cv2", *_an.BUILTIN_MODULES])
         self.tmp = tempfile.TemporaryDirectory(prefix="sleuth-workers-")
@@ -204,7 +204,7 @@ class WorkerPool:
             now = time.monotonic()
             for w in [w for w in self.workers if w.task is not None]:
                 why = self._over_limit(w, now)
-                if why:
+                if why and w.task is not None:
                     i, path = w.task
                     rss = _rss(w.proc.pid)
                     self._kill(w)

@@ -24,9 +24,10 @@ def test_scan_evidence_details_contract(tmp_path):
     assert res.exit_code == 0, res.output
     e = json.loads(res.stdout)[0]["evidence"][0]
     d = e["details"]
-    assert 0 <= d["probability"] <= 1 and d["probability"] == pytest.approx(e["score"])
+    assert 0 <= d["probability"] <= 1 and d["probability"] == pytest.approx(e["score"], abs=1e-6)  # score: 6 places
     assert 0 < d["threshold"] < 1 and d["target_fpr"] == pytest.approx(0.01)
-    assert d["band"] in BANDS and isinstance(d["reliability"], list) and isinstance(d["family"], str)
+    assert d["band"] in BANDS and isinstance(d["reliability"], list)
+    assert isinstance(d["family"], str) if d["is_ai"] else d["family"] is None  # a family only with an AI verdict
     assert d["band"] != "likely-ai" or d["probability"] > d["threshold"]
     assert "detectors" in d and "fired" in d and "reliability_facts" in d
 

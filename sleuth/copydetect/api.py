@@ -192,13 +192,31 @@ class Matcher:
             When ``query`` cannot be read as an image.
         """
         qf = query if isinstance(query, QueryFeatures) else self.features(_rgb(query))
-        idx = self.index
-        n_ref = idx.count("reference")
+        n_ref = self.index.count("reference")
         if n_ref == 0:
-            raise IndexError_("index holds no reference images (add some with 'sleuth index add')", str(idx.root))
-        prim = D.get(self.primary)
-        cand: dict[int, dict[str, float]] = {}
-        # 1. primary descriptor
+            raise IndexError_("index holds no reference images (add some with 'sleuth index add')", str(self.index.root))
+        cand, offset = self._primary_candidates(qf, n_ref, top_k)
+        pdq_sims = self._pdq_candidates(qf, n_ref, cand)
+        prio = self._crop_candidates(qf, n_ref, cand)
+        self._complete(qf, cand, pdq_sims)
+        for i, c in cand.items():  # verification order: max of global and crop similarity
+            prio[i] = max(prio.get(i, -9.0), c["sim"] if c["sim"] == c["sim"] else -9.0)
+        order = sorted(cand, key=lambda i: -prio[i])
+        ver: dict[int, Verification] = {}
+        if self.do_verify:
+            for i in order[: self.verify_top]:
+                ref = self.index.local_features(i)
+                if ref is not None:
+                    ver[i] = verify(qf.local, ref)
+        info = self.index.info(order)
+        out = [self._scored(i, cand[i]["sim"], offset, ver.get(i, Verification()), pdq_sims.get(i), info.get(i, {}))
+               for i in order]
+        out.sort(key=lambda m: -m.score)
+        return out[:top_k]
+
+    def _primary_candidates(self, qf: QueryFeatures, n_ref: int, top_k: int) -> tuple[dict[int, dict[str, float]], float]:
+        """Nearest references by the primary descriptor, and the query's normalisation offset."""
+        idx, prim = self.index, D.get(self.primary)
         fi = idx.faiss_index(self.primary)
         k = int(min(n_ref, max(self.candidates, top_k, N.SKIP + N.K)))
         qv = qf.global_[self.primary]
@@ -221,74 +239,64 @@ class Matcher:
                 offset = N.background_offset(qv[0], bg)
             else:
                 offset = N.offset_from_references(np.sort(sims)[::-1])
-        for s, i in zip(sims, ids, strict=True):
-            cand[int(i)] = {"sim": float(s)}
-        # 2. PDQ dihedral candidates
+        return {int(i): {"sim": float(s)} for s, i in zip(sims, ids, strict=True)}, offset
+
+    def _pdq_candidates(self, qf: QueryFeatures, n_ref: int, cand: dict[int, dict[str, float]]) -> dict[int, float]:
+        """PDQ similarity (best of the dihedral variants) of the nearest PDQ neighbours; those within
+        the PDQ radius join ``cand`` (with their primary similarity still unknown: NaN)."""
         pdq_sims: dict[int, float] = {}
-        if "pdq" in idx.descriptors:
-            pi = idx.faiss_index("pdq")
-            kp = int(min(n_ref, 10))
-            dist, pids = pi.search(np.ascontiguousarray(qf.global_["pdq"]), kp)
-            for drow, irow in zip(dist, pids, strict=True):
-                for dd, ii in zip(drow, irow, strict=True):
-                    if ii < 0:
-                        continue
-                    sim = 1.0 - dd / 256.0
-                    if sim > pdq_sims.get(int(ii), -1):
-                        pdq_sims[int(ii)] = float(sim)
-            for ii, sim in pdq_sims.items():
-                if sim >= 1.0 - PDQ_RADIUS / 256.0 and ii not in cand:
-                    cand[ii] = {"sim": float("nan")}
-        # 3. crops: references embedded in the query (screenshots, overlays) are found by crop descriptors
+        if "pdq" not in self.index.descriptors:
+            return pdq_sims
+        dist, pids = self.index.faiss_index("pdq").search(np.ascontiguousarray(qf.global_["pdq"]), int(min(n_ref, 10)))
+        for drow, irow in zip(dist, pids, strict=True):
+            for dd, ii in zip(drow, irow, strict=True):
+                if ii >= 0 and 1.0 - dd / 256.0 > pdq_sims.get(int(ii), -1):
+                    pdq_sims[int(ii)] = float(1.0 - dd / 256.0)
+        for ii, sim in pdq_sims.items():
+            if sim >= 1.0 - PDQ_RADIUS / 256.0 and ii not in cand:
+                cand[ii] = {"sim": float("nan")}
+        return pdq_sims
+
+    def _crop_candidates(self, qf: QueryFeatures, n_ref: int, cand: dict[int, dict[str, float]]) -> dict[int, float]:
+        """References embedded in the query (screenshots, overlays), found by crop descriptors; returns
+        the verification priority of every candidate so far (its best global or crop similarity)."""
         prio: dict[int, float] = {i: c["sim"] for i, c in cand.items() if c["sim"] == c["sim"]}
-        if self.crops and self.do_verify and self.primary in ("sscd", "sscd-distilled"):
-            try:
-                cv = qf.crop_vectors()
-            except SleuthError:  # the crop model is not installed: global candidates only
-                cv = None
-            if cv is not None:
-                cs, cids = fi.search(cv, int(min(n_ref, 3)))
-                for srow, irow in zip(cs, cids, strict=True):
-                    for sv, ii in zip(srow, irow, strict=True):
-                        if ii < 0:
-                            continue
-                        ii = int(ii)
-                        prio[ii] = max(prio.get(ii, -9.0), float(sv))
-                        cand.setdefault(ii, {"sim": float("nan")})
-        # primary similarity of PDQ- and crop-only candidates, from the stored vectors
+        if not (self.crops and self.do_verify and self.primary in ("sscd", "sscd-distilled")):
+            return prio
+        try:
+            cv = qf.crop_vectors()
+        except SleuthError:  # the crop model is not installed: global candidates only
+            return prio
+        cs, cids = self.index.faiss_index(self.primary).search(cv, int(min(n_ref, 3)))
+        for srow, irow in zip(cs, cids, strict=True):
+            for sv, ii in zip(srow, irow, strict=True):
+                if ii >= 0:
+                    prio[int(ii)] = max(prio.get(int(ii), -9.0), float(sv))
+                    cand.setdefault(int(ii), {"sim": float("nan")})
+        return prio
+
+    def _complete(self, qf: QueryFeatures, cand: dict[int, dict[str, float]], pdq_sims: dict[int, float]) -> None:
+        """Primary similarity of PDQ- and crop-only candidates, and PDQ similarity of the others,
+        from the stored vectors."""
+        prim, qv = D.get(self.primary), qf.global_[self.primary]
         missing = [i for i, c in cand.items() if c["sim"] != c["sim"]]
         if missing:
             for i, v in self._stored(self.primary, missing).items():
                 cand[i]["sim"] = float(v @ qv[0]) if prim.kind == "float" else float(D.hamming_similarity(qv[0], v, prim.dim)[0, 0])
-        if "pdq" in idx.descriptors:
+        if "pdq" in self.index.descriptors:
             need = [i for i in cand if i not in pdq_sims]
             if need:
-                stored = self._stored("pdq", need)
-                for i, v in stored.items():
+                for i, v in self._stored("pdq", need).items():
                     pdq_sims[i] = float(D.hamming_similarity(qf.global_["pdq"], v, 256).max())
-        # 4. verification of the best candidates (by max of global and crop similarity)
-        for i, c in cand.items():
-            prio[i] = max(prio.get(i, -9.0), c["sim"] if c["sim"] == c["sim"] else -9.0)
-        order = sorted(cand, key=lambda i: -prio[i])
-        ver: dict[int, Verification] = {}
-        if self.do_verify:
-            for i in order[: self.verify_top]:
-                ref = idx.local_features(i)
-                if ref is not None:
-                    ver[i] = verify(qf.local, ref)
-        out = []
-        info = idx.info(order)
-        for i in order:
-            s = cand[i]["sim"]
-            s = 0.0 if s != s else s
-            nrm = float(N.normalise(np.array([s]), offset)[0]) if self.do_normalise else s
-            vres = ver.get(i, Verification())
-            score = calibrated_score(nrm, vres.inliers, pdq_sims.get(i), self.primary)
-            inf = info.get(i, {})
-            out.append(Match(id=i, path=inf.get("path", ""), score=score, is_copy=score >= DECISION, similarity=s,
-                             normalized=nrm, pdq_similarity=pdq_sims.get(i), verification=vres, labels=inf.get("labels", {})))
-        out.sort(key=lambda m: -m.score)
-        return out[:top_k]
+
+    def _scored(self, i: int, sim: float, offset: float, vres: Verification, pdq: float | None,
+                inf: dict[str, Any]) -> Match:
+        """One candidate's calibrated match."""
+        s = 0.0 if sim != sim else sim
+        nrm = float(N.normalise(np.array([s]), offset)[0]) if self.do_normalise else s
+        score = calibrated_score(nrm, vres.inliers, pdq, self.primary)
+        return Match(id=i, path=inf.get("path", ""), score=score, is_copy=score >= DECISION, similarity=s,
+                     normalized=nrm, pdq_similarity=pdq, verification=vres, labels=inf.get("labels", {}))
 
     def _stored(self, descriptor: str, ids: list[int]) -> dict[int, np.ndarray]:
         d = D.get(descriptor)

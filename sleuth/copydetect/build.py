@@ -142,11 +142,12 @@ def train(p: BuildPlan, sources: Sequence[Callable[[], tuple[np.ndarray, np.ndar
     """The trained, empty index of a plan, from ``train_size`` vectors drawn evenly across sources."""
     import faiss
 
-    idx = faiss.index_factory(p.dim, p.factory, faiss.METRIC_INNER_PRODUCT)
+    idx: Any = faiss.index_factory(p.dim, p.factory, faiss.METRIC_INNER_PRODUCT)
     if p.structure == "ivf-pq":
         # index_factory turns on polysemous training for PQ codes of 8 bits: a Hamming re-ordering
         # of the codebooks that sleuth never uses at search time and that dominates training time
-        faiss.downcast_index(faiss.extract_index_ivf(idx)).do_polysemous_training = False
+        ivfpq: Any = faiss.downcast_index(faiss.extract_index_ivf(idx))
+        ivfpq.do_polysemous_training = False
         rng = np.random.default_rng(seed)
         per = max(1, -(-p.train_size // len(sources)))
         parts = []
@@ -204,7 +205,7 @@ def merge(p: BuildPlan, trained, shard_paths: list[str], out_path: str):
         return idx
     idx = faiss.clone_index(trained)
     for sp in shard_paths:
-        part = faiss.read_index(sp)
+        part: Any = faiss.read_index(sp)
         if p.structure == "ivf-pq":
             faiss.extract_index_ivf(idx).merge_from(faiss.extract_index_ivf(part), 0)
             idx.ntotal = faiss.extract_index_ivf(idx).ntotal

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from scipy.cluster.hierarchy import DisjointSet
 
 from ..errors import SleuthError
 from . import descriptors as D
@@ -63,36 +64,72 @@ def dedup(paths: Iterable[str], descriptor: str = "sscd", progress: bool = False
         candidate pair, the images that could not be read (``errors``: path, reason) and ``n_images``
         (the number read).
     """
-    import faiss
+    res = DedupResult()
+    ok, X, C = _describe([str(p) for p in paths], descriptor, progress, res.errors)
+    n = res.n_images = len(ok)
+    if n < 2:
+        return res
+    pairs, offsets = _candidate_pairs(X, C)
+    local: dict[tuple[int, bool], Any] = {}
 
+    def lf(i: int, mirror: bool = False):
+        if (i, mirror) not in local:
+            local[(i, mirror)] = extract(ok[i][1], mirror=mirror)
+        return local[(i, mirror)]
+
+    joined = DisjointSet(range(n))
+    for (i, j), s in sorted(pairs.items()):
+        pdq_sim = 1.0 - int(np.unpackbits(np.bitwise_xor(C[i], C[j])).sum()) / 256.0
+        inl = verify((lf(j), lf(j, True)), lf(i)).inliers if verify_pairs else 0
+        score = calibrated_score(s - 0.5 * (offsets[i] + offsets[j]), inl, pdq_sim, descriptor)
+        res.pairs.append({"a": ok[i][0], "b": ok[j][0], "similarity": round(s, 4), "inliers": inl,
+                          "pdq_similarity": round(pdq_sim, 4), "score": round(score, 4)})
+        if score >= DECISION:
+            joined.merge(i, j)
+    for members in map(list, joined.subsets()):
+        if len(members) >= 2:
+            members.sort(key=lambda i: (-ok[i][2], -ok[i][3], i))
+            res.clusters.append([ok[i][0] for i in members])
+    res.clusters.sort(key=lambda c: c[0])
+    return res
+
+
+def _describe(paths: list[str], descriptor: str, progress: bool, errors: list[tuple[str, str]],
+              ) -> tuple[list[tuple[str, np.ndarray, int, int]], np.ndarray, np.ndarray]:
+    """The readable images (path, rgb, pixels, bytes) with their global vectors and PDQ codes;
+    unreadable ones go to ``errors``."""
     from ..imageio import load_image
 
-    res = DedupResult()
-    ok: list[tuple[str, np.ndarray, int, int]] = []  # path, rgb, pixels, bytes
+    ok: list[tuple[str, np.ndarray, int, int]] = []
     vecs, codes = [], []
-    plist = [str(p) for p in paths]
-    bar = D._progress(len(plist), "describing") if progress and len(plist) > 1 else None
+    bar = D._progress(len(paths), "describing") if progress and len(paths) > 1 else None
     try:
-        for p in plist:
+        for p in paths:
             try:
                 img = load_image(p)
                 vecs.append(D.get(descriptor).compute(img.rgb))
                 codes.append(D.pdq_with_quality(img.rgb)[0])
                 ok.append((p, img.rgb, img.width * img.height, len(img.data)))
             except SleuthError as exc:
-                res.errors.append((p, exc.reason))
+                errors.append((p, exc.reason))
             finally:
                 if bar:
                     bar[0].advance(bar[1])
     finally:
         if bar:
             bar[0].stop()
-    n = len(ok)
-    res.n_images = n
-    if n < 2:
-        return res
-    X = np.ascontiguousarray(np.stack(vecs), np.float32)
-    C = np.ascontiguousarray(np.stack(codes))
+    if len(ok) < 2:
+        return ok, np.zeros((0, 0), np.float32), np.zeros((0, 32), np.uint8)
+    return ok, np.ascontiguousarray(np.stack(vecs), np.float32), np.ascontiguousarray(np.stack(codes))
+
+
+def _candidate_pairs(X: np.ndarray, C: np.ndarray) -> tuple[dict[tuple[int, int], float], list[float]]:
+    """Candidate pairs (SSCD cosine >= CAND_COS or PDQ distance <= CAND_PDQ, by FAISS range search)
+    with their cosine, and each image's normalisation offset from its own similarity ranks (dedup
+    has no background set)."""
+    import faiss
+
+    n = len(X)
     fi = faiss.IndexFlatIP(X.shape[1])
     fi.add(X)
     lims, dist, lab = fi.range_search(X, CAND_COS)
@@ -108,47 +145,8 @@ def dedup(paths: Iterable[str], descriptor: str = "sscd", progress: bool = False
         for j in blab[blims[i]:blims[i + 1]]:
             if j != i:
                 pairs.setdefault((min(i, j), max(i, j)), float(X[i] @ X[j]))
-    # per-image offset from its own similarity ranks (no background set in dedup)
-    k = min(n, N.SKIP + N.K + 1)
-    sims_sorted, _ = fi.search(X, k)
-    offsets = [N.offset_from_references(row[1:]) for row in sims_sorted]
-    local: dict[tuple[int, bool], Any] = {}
-
-    def lf(i: int, mirror: bool = False):
-        key = (i, mirror)
-        if key not in local:
-            local[key] = extract(ok[i][1], mirror=mirror)
-        return local[key]
-
-    parent = list(range(n))
-
-    def find(a: int) -> int:
-        while parent[a] != a:
-            parent[a] = parent[parent[a]]
-            a = parent[a]
-        return a
-
-    for (i, j), s in sorted(pairs.items()):
-        pdq_sim = 1.0 - int(np.unpackbits(np.bitwise_xor(C[i], C[j])).sum()) / 256.0
-        inl = 0
-        if verify_pairs:
-            inl = verify((lf(j), lf(j, True)), lf(i)).inliers
-        nrm = s - 0.5 * (offsets[i] + offsets[j])
-        score = calibrated_score(nrm, inl, pdq_sim, descriptor)
-        res.pairs.append({"a": ok[i][0], "b": ok[j][0], "similarity": round(s, 4), "inliers": inl,
-                          "pdq_similarity": round(pdq_sim, 4), "score": round(score, 4)})
-        if score >= DECISION:
-            parent[find(i)] = find(j)
-    groups: dict[int, list[int]] = {}
-    for i in range(n):
-        groups.setdefault(find(i), []).append(i)
-    for members in groups.values():
-        if len(members) < 2:
-            continue
-        members.sort(key=lambda i: (-ok[i][2], -ok[i][3], i))
-        res.clusters.append([ok[i][0] for i in members])
-    res.clusters.sort(key=lambda c: c[0])
-    return res
+    sims_sorted, _ = fi.search(X, min(n, N.SKIP + N.K + 1))
+    return pairs, [N.offset_from_references(row[1:]) for row in sims_sorted]
 
 
 @dataclass

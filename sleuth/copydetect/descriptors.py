@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from ..settings import get_settings
+from ..util import cpu_session
 
 SSCD_SHORT_SIDE = 288
 
@@ -106,14 +107,9 @@ _LOCK = threading.Lock()
 def _session(model: str):
     with _LOCK:
         if model not in _SESSIONS:
-            import onnxruntime as ort
-
             from ..models import resolve
 
-            so = ort.SessionOptions()
-            so.intra_op_num_threads = get_settings().ort_threads
-            so.log_severity_level = 3
-            _SESSIONS[model] = ort.InferenceSession(str(resolve(model)), so, providers=["CPUExecutionProvider"])
+            _SESSIONS[model] = cpu_session(resolve(model), get_settings().ort_threads)
         return _SESSIONS[model]
 
 

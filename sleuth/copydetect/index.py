@@ -187,12 +187,13 @@ def build_faiss(kind: str, dim: int, vecs: np.ndarray, ids: np.ndarray, structur
     n = len(vecs)
     structure = structure or choose_structure(kind, n)
     ids = np.ascontiguousarray(ids, dtype=np.int64)
+    idx: Any  # the faiss index classes share no typed base
     if structure == "binary-flat":
         idx = faiss.IndexBinaryIDMap2(faiss.IndexBinaryFlat(dim))
     elif structure == "binary-ivf":
         nlist = _nlist(n)
-        quant = faiss.IndexBinaryFlat(dim)
-        ivf = faiss.IndexBinaryIVF(quant, dim, nlist)
+        bquant = faiss.IndexBinaryFlat(dim)
+        ivf = faiss.IndexBinaryIVF(bquant, dim, nlist)
         ivf.nprobe = 32
         ivf.train(vecs[np.random.default_rng(0).choice(n, min(n, 40 * nlist), replace=False)])
         idx = ivf
@@ -218,7 +219,7 @@ class CopyIndex:
         self.root = Path(root)
         self.manifest = manifest
         self.descriptors: list[str] = list(manifest["descriptors"])
-        self._db: sqlite3.Connection | None = None
+        self._db: _Guarded | None = None
         self._faiss: dict[str, tuple[int, Any, int, str]] = {}  # gen, structure, max id, kind of structure
         self._bg: tuple[int, dict[str, np.ndarray]] | None = None
         self._local_cache: dict[int, Any] = {}
@@ -319,7 +320,7 @@ class CopyIndex:
                               f"committed batches were lost (was {DB}-wal deleted before a checkpoint?); "
                               "re-add the images added since, or restore a backup", str(self.root))
 
-    def _committed(self, db: sqlite3.Connection) -> None:
+    def _committed(self, db: sqlite3.Connection | _Guarded) -> None:
         """After a COMMIT: record the generation, then checkpoint the WAL into the database file."""
         gen = int(db.execute("SELECT value FROM state WHERE key='generation'").fetchone()[0])
         atomic_write_text(self.root / COMMITTED, json.dumps({"generation": gen}))
@@ -527,7 +528,7 @@ class CopyIndex:
         return out
 
     @staticmethod
-    def _bump(db: sqlite3.Connection) -> None:
+    def _bump(db: sqlite3.Connection | _Guarded) -> None:
         db.execute("INSERT INTO state(key, value) VALUES ('generation', '1') "
                    "ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1")
 

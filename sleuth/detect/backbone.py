@@ -17,12 +17,12 @@ Design
 from __future__ import annotations
 
 import os
-import threading
 
 import numpy as np
 from PIL import Image
 
 from ..settings import get_settings
+from ..util import SharedInstance, cpu_session
 
 CLIP_MEAN = np.array([0.48145466, 0.4578275, 0.40821073], dtype=np.float32).reshape(3, 1, 1)
 CLIP_STD = np.array([0.26862954, 0.26130258, 0.27577711], dtype=np.float32).reshape(3, 1, 1)
@@ -57,33 +57,18 @@ def normalise(unit: np.ndarray) -> np.ndarray:
     return ((x - CLIP_MEAN) / CLIP_STD)[None].astype(np.float32)
 
 
-class ClipBackbone:
+class ClipBackbone(SharedInstance):
     """Lazy ONNX session; ``embed(rgb)`` -> unit 512-d vector."""
 
-    _lock = threading.Lock()
-    _shared: ClipBackbone | None = None
-
     def __init__(self, path: str | os.PathLike | None = None):
-        import onnxruntime as ort
-
         from ..models import resolve
 
         self.path = str(resolve("clip-vit-b16", path))
-        so = ort.SessionOptions()
-        so.intra_op_num_threads = get_settings().threads
-        so.log_severity_level = 3
-        self.session = ort.InferenceSession(self.path, so, providers=["CPUExecutionProvider"])
+        self.session = cpu_session(self.path, get_settings().threads)
         self.input = self.session.get_inputs()[0].name
         self.output = self.session.get_outputs()[0].name
         outs = self.session.get_outputs()
         self.hidden = outs[1].name if len(outs) > 1 and len(outs[1].shape) == 3 else None
-
-    @classmethod
-    def shared(cls) -> ClipBackbone:
-        with cls._lock:
-            if cls._shared is None:
-                cls._shared = cls()
-            return cls._shared
 
     def embed_tensor(self, x: np.ndarray) -> np.ndarray:
         out = []

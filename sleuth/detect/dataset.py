@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from . import protocol, spectral
+from .store import NpzStore, save_npz
 
 TRAIN_VARIANTS = ("jpeg90", "aug0", "aug1")
 RIGID_VARIANTS = protocol.EVAL_VARIANTS
@@ -115,7 +116,7 @@ def load_items(src: str | Path) -> tuple[list[Item], str]:
     return items, f"folder {src} listing sha256 {h}"
 
 
-class FeatureCache:
+class FeatureCache(NpzStore):
     """Per (sha256, variant) features: emb (512), tok (1536, float16), embn/tokn (native-crop view),
     rigid (cosine, eval variants), spec (44)."""
 
@@ -163,13 +164,10 @@ class FeatureCache:
 
                 e, tok = self.backbone.embed_tokens_unit(native_unit(x))
                 d["embn"], d["tokn"] = e, tok.astype(np.float16)
-        f.parent.mkdir(parents=True, exist_ok=True)
-        tmp = f.with_suffix(".tmp.npz")
-        np.savez(tmp, **d)
-        tmp.replace(f)
+        save_npz(f, d)
         return d
 
-    def _complete(self, sha: str, variant: str) -> bool:
+    def done(self, sha: str, variant: str) -> bool:
         f = self._file(sha, variant)
         if not f.is_file():
             return False
@@ -177,18 +175,6 @@ class FeatureCache:
             return True
         with np.load(f) as z:
             return "tokn" in z.files
-
-    def fill(self, items: list[Item], variants, progress=None) -> None:
-        from ..imageio import load_image
-
-        for n, it in enumerate(items):
-            todo = [v for v in variants if not self._complete(it.sha256, v)]
-            if todo:
-                rgb = load_image(it.path).rgb
-                for v in todo:
-                    self.get(it, v, rgb)
-            if progress:
-                progress(n + 1, len(items))
 
     def matrix(self, items: list[Item], variant: str, key: str) -> np.ndarray:
         return np.stack([np.asarray(self.get(it, variant)[key], np.float32).reshape(-1) for it in items])

@@ -176,7 +176,8 @@ class AigenDetector:
         thr = float(self.head["threshold"])
         det = {k: float(v[0]) for k, v in pred["probs"].items()}
         fired = [k for k, v in det.items() if v > float(self.head["detectors"][k].get("threshold", 0.5))]
-        fam, fp, sims = ("unknown", None, {})
+        sims: dict = {}
+        fam, fp = "unknown", None
         if "emb" in feats:
             fam, fp, sims = heads.attribute(self.head, feats["emb"][0])
         rel = reliability.assess(img)

@@ -9,6 +9,7 @@ detection results do not change; only attribution gains a class.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -37,13 +38,14 @@ def enroll(name: str, folder: str | Path, head: str | Path | None = None, out: s
     files, _ = iter_image_paths([folder], recursive=True)
     v2 = h.get("format") == heads.FORMAT2
     bb = None if v2 else ClipBackbone.shared()
-    store = None
+    store: Any = None
     if v2:
         from . import views
         from .features import FeatureStore
 
         store = FeatureStore()
-    E, used, failed = [], 0, 0
+    E: list = []
+    used, failed = 0, 0
     for f in files:
         try:
             rgb = load_image(f).rgb
@@ -57,11 +59,12 @@ def enroll(name: str, folder: str | Path, head: str | Path | None = None, out: s
             from .recipe import attr_vectors
 
             for v in views.TRAIN_VARIANTS:
-                f = store.compute(rgb, v, key)
+                feats = store.compute(rgb, v, key)
                 cfg = h.get("attribution", {})
-                E.extend(attr_vectors(f["blocks"], cfg) if cfg.get("space") == "patch-tokens" else f["emb"])
+                E.extend(attr_vectors(feats["blocks"], cfg) if cfg.get("space") == "patch-tokens" else feats["emb"])
             used += 1
             continue
+        assert bb is not None  # v1 heads embed with the CLIP backbone
         for v in TRAIN_VARIANTS:
             E.append(bb.embed(protocol.apply(rgb, v, key=key)))
         used += 1

@@ -47,6 +47,6 @@ def analyze(img, ctx) -> Evidence:
     d["reliability_facts"] = d.pop("reliability")
     d["reliability"] = list(r.reliability.get("flags", []))
     d["target_fpr"] = r.fpr_target
-    d["family"] = r.family or "unknown"
+    d["family"] = (r.family or "unknown") if r.is_ai else None  # a family is named only for an AI verdict
     return Evidence(analyzer="ai-generated", kind="ai-generated", verdict=r.verdict, score=r.probability,
                     strength=strength, summary=summary, details=d).with_maps(r.maps)

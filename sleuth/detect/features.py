@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from . import spectral, views
+from .store import NpzStore, save_npz
 
 EVAL_CROPS = 2
 #: crops stored per variant: the clean training/benchmark view keeps the shipped crop count, the
@@ -79,7 +80,7 @@ def region_features(tower, region: np.ndarray, crops: np.ndarray) -> dict[str, n
             "meta": np.asarray([region.shape[0], region.shape[1], buf.tell()], np.float32)}
 
 
-class FeatureStore:
+class FeatureStore(NpzStore):
     """Disk cache of :func:`region_features` for dataset items and variants."""
 
     def __init__(self, root: str | Path | None = None, tower=None, model_path: str | None = None):
@@ -128,26 +129,11 @@ class FeatureStore:
 
             rgb = load_image(item.path).rgb
         d = self.compute(rgb, variant, item.sha256)
-        f.parent.mkdir(parents=True, exist_ok=True)
-        tmp = f.with_name(f"{f.stem}.{np.random.default_rng().integers(1 << 30)}.tmp.npz")
-        np.savez(tmp, **d)
-        tmp.replace(f)
+        save_npz(f, d)
         return d
 
-    def fill(self, items, variants, progress=None, part: tuple[int, int] = (0, 1)) -> None:
-        """Compute every missing (item, variant); ``part=(i, n)`` takes every n-th item from i."""
-        from ..imageio import load_image
-
-        for n, it in enumerate(items):
-            if n % part[1] != part[0]:
-                continue
-            todo = [v for v in variants if not self.file(it.sha256, v).is_file()]
-            if todo:
-                rgb = load_image(it.path).rgb
-                for v in todo:
-                    self.get(it, v, rgb)
-            if progress:
-                progress(n + 1, len(items))
+    def done(self, sha: str, variant: str) -> bool:
+        return self.file(sha, variant).is_file()
 
     def stack(self, items, variant: str) -> dict[str, np.ndarray]:
         """Arrays with one leading row per item (emb: N x k x 512, blocks: N x k x 12 x 2 x 768, ...)."""

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -115,7 +116,7 @@ def fit(F: dict, y, *, detectors=("clip-probe", "rigid", "spectral"), train_vari
     oof = {d: np.zeros(n) for d in dets}
     for k in range(folds):
         tr, te = np.flatnonzero(fold != k), np.flatnonzero(fold == k)
-        part = {"detectors": {}}
+        part: dict[str, Any] = {"detectors": {}}
         for d in dets:
             if d in ("clip-probe", "spectral"):
                 part["detectors"][d] = {"linear": _fit_detector(d, F, tr, y, train_variants, cf), "features": cf}
@@ -127,10 +128,10 @@ def fit(F: dict, y, *, detectors=("clip-probe", "rigid", "spectral"), train_vari
     if npr_oof is not None and "npr" in detectors:
         oof["npr"] = np.asarray(npr_oof, np.float64)
         dets.append("npr")
-    head = {"format": FORMAT, "fpr_target": fpr, "detectors": {}}
+    head: dict[str, Any] = {"format": FORMAT, "fpr_target": fpr, "detectors": {}}
     reals = y == 0
     for d in dets:
-        entry = {}
+        entry: dict[str, Any] = {}
         if d in ("clip-probe", "spectral"):
             entry["linear"] = _fit_detector(d, F, np.arange(n), y, train_variants, cf)
             if d == "clip-probe":

@@ -52,7 +52,9 @@ def kernels(train: np.ndarray, others: list[np.ndarray], groups=GROUPS) -> tuple
     (K, cross, stats)
         ``K[g]`` (n, n), ``cross[g]`` list of (m_j, n), ``stats[g]`` (mean, scale).
     """
-    K, cross, stats = {}, {}, {}
+    K: dict = {}
+    cross: dict = {}
+    stats: dict = {}
     for g, blk in groups.items():
         Z = group_rows(train, blk)
         mu, sd = standardiser(Z)

@@ -77,7 +77,11 @@ def load_data(store, items, protocols=views.EVAL_PROTOCOLS, train_variants=views
         rows_i = np.repeat(idx, k)
         crop = np.tile(np.arange(k), len(idx))
         if v in train_variants:
-            B.append(rows_b), E.append(rows_e), Ii.append(rows_i), V.append(np.full(len(rows_i), v)), Cr.append(crop)
+            B.append(rows_b)
+            E.append(rows_e)
+            Ii.append(rows_i)
+            V.append(np.full(len(rows_i), v))
+            Cr.append(crop)
         if v in protocols:
             eb[v], ee[v] = (rows_b, rows_i), (rows_e, rows_i)
             if k > 1:  # first crop only: the single-crop reference of the other protocols
@@ -147,7 +151,7 @@ def tower_oof(data: Data, folds, configs, log=None) -> dict:
                     out[c][p][rows] = (Kx + 1.0) @ a
         if log:
             log(f"tower fold {fi + 1}/{len(folds)} ({f.family}/{f.half})")
-    res = {}
+    res: dict = {}
     for c in configs:
         res[c] = {}
         for p in prot:

@@ -17,10 +17,10 @@ Design
 from __future__ import annotations
 
 import os
-import threading
 
 import numpy as np
 
+from ..util import SharedInstance, cpu_session
 from .backbone import normalise
 
 N_BLOCKS = 12
@@ -61,32 +61,17 @@ def _ln(v: np.ndarray) -> np.ndarray:
     return (v - v.mean(-1, keepdims=True)) / (v.std(-1, keepdims=True) + 1e-6)
 
 
-class ClipTower:
+class ClipTower(SharedInstance):
     """Lazy ONNX session; ``encode(crop)`` -> {"emb": 512, "blocks": 12 x 2 x 768}."""
 
-    _lock = threading.Lock()
-    _shared: ClipTower | None = None
-
     def __init__(self, path: str | os.PathLike | None = None, threads: int | None = None):
-        import onnxruntime as ort
-
         from ..models import resolve
         from ..settings import get_settings
 
         self.path = str(resolve("clip-vit-b16", path))
         data, self.blocks, self.proj = tower_model_bytes(self.path)
-        so = ort.SessionOptions()
-        so.intra_op_num_threads = int(threads if threads is not None else get_settings().threads)
-        so.log_severity_level = 3
-        self.session = ort.InferenceSession(data, so, providers=["CPUExecutionProvider"])
+        self.session = cpu_session(data, threads if threads is not None else get_settings().threads)
         self.input = self.session.get_inputs()[0].name
-
-    @classmethod
-    def shared(cls) -> ClipTower:
-        with cls._lock:
-            if cls._shared is None:
-                cls._shared = cls()
-            return cls._shared
 
     def encode(self, crop: np.ndarray) -> dict[str, np.ndarray]:
         """One 224x224x3 uint8 (or [0,1] float) crop -> unit projection and per-block CLS/mean-patch.

@@ -37,12 +37,12 @@ class Stages:
 
     read_fn: Callable | None  # None: the actor reads the items itself (all local paths)
     actor_cls: type
+    finalize: Callable  # (shard id, list of rows) -> (table, arrays) written by the store
     read_kwargs: dict[str, Any] = field(default_factory=dict)
     actor_kwargs: dict[str, Any] = field(default_factory=dict)
     read_cpus: float = 0.25
     actor_cpus: float = 0.75
     batch_size: int = 16
-    finalize: Callable | None = None  # (shard id, list of rows) -> (table, arrays) written by the store
 
 
 @contextlib.contextmanager

@@ -158,7 +158,7 @@ def _chain(store: dict, manifest: dict, depth: int = 0, seen: set[str] | None = 
         sub = (store.get("manifests") or {}).get(label) if label else None
         if isinstance(sub, dict):
             item.update({k: v for k, v in _manifest_summary(sub).items() if k in ("claim_generator", "signer", "actions")})
-            if depth + 1 < MAX_CHAIN_DEPTH and label not in seen:
+            if label and depth + 1 < MAX_CHAIN_DEPTH and label not in seen:
                 seen.add(label)
                 sub_chain = _chain(store, sub, depth + 1, seen)
                 if sub_chain:

@@ -75,7 +75,7 @@ def _thumb_check(img: LoadedImage) -> dict[str, Any] | None:
     except Exception:
         return {"thumbnail": "unreadable"}
     # the thumbnail is stored in sensor orientation: compare against the un-rotated image
-    g = np.asarray(img.pil.convert("L")) if img.orientation not in (0, 1) else img.gray
+    g = np.asarray(img.pil.convert("L")) if img.pil is not None and img.orientation not in (0, 1) else img.gray
     th_h, th_w = t.shape
     res: dict[str, Any] = {"thumbnail_size": [th_w, th_h]}
     if float(t.std()) < 4.0:  # a blank (or nearly black) thumbnail says nothing
@@ -113,6 +113,21 @@ def analyze(img: LoadedImage, ctx: ScanContext) -> Evidence:
     ex = meta.exif_fields(img, problems)
     xmp = meta.xmp_packet(img)
     iim = meta.iptc_iim(img)
+    details = _fields(ex, xmp, iim)
+    if not (ex.get("_present") or xmp or iim):
+        return Evidence(analyzer="exif", kind="provenance", verdict="no-evidence", strength="none",
+                        summary="No EXIF, XMP or IPTC metadata.", details={**details, "problems": problems})
+    inc, editors = _inconsistencies(img, ex, details)
+    details["inconsistencies"] = inc
+    details["editors"] = editors
+    details["problems"] = problems
+    verdict, strength, text = _verdict(details, inc, editors)
+    return Evidence(analyzer="exif", kind="provenance", verdict=verdict, strength=strength,
+                    summary=text[0].upper() + text[1:] + ".", details=details)
+
+
+def _fields(ex: dict[str, Any], xmp: str | None, iim: dict[str, Any] | None) -> dict[str, Any]:
+    """The reported fields of EXIF, then XMP (which fills what EXIF lacks), then IPTC-IIM."""
     details: dict[str, Any] = {"exif_present": bool(ex.get("_present")), "xmp_present": bool(xmp),
                                "iptc_iim_present": bool(iim)}
     for k, v in ex.items():
@@ -144,14 +159,15 @@ def analyze(img: LoadedImage, ctx: ScanContext) -> Evidence:
             details["digital_source_type"] = dst_uri.rstrip("/").rsplit("/", 1)[-1]
     if iim:
         details["iptc"] = iim
-    if not (ex.get("_present") or xmp or iim):
-        return Evidence(analyzer="exif", kind="provenance", verdict="no-evidence", strength="none",
-                        summary="No EXIF, XMP or IPTC metadata.", details={**details, "problems": problems})
+    return details
 
-    # ---- inconsistencies
+
+def _inconsistencies(img: LoadedImage, ex: dict[str, Any], details: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """One sentence per inconsistency (dimensions, editors, thumbnail, dates, source type vs camera),
+    and the editors named by software fields and history. Adds the thumbnail check to ``details``."""
     inc: list[str] = []
     ew, eh = details.get("exif_width"), details.get("exif_height")
-    pw, ph = img.pil.size
+    pw, ph = img.pil.size if img.pil is not None else (img.width, img.height)
     if isinstance(ew, (int, float)) and isinstance(eh, (int, float)) and ew > 0 and eh > 0:
         ew, eh = int(ew), int(eh)
     if isinstance(ew, int) and isinstance(eh, int) and ew > 0 and eh > 0 and {(ew, eh)} & {(pw, ph), (ph, pw)} == set():
@@ -176,13 +192,14 @@ def analyze(img: LoadedImage, ctx: ScanContext) -> Evidence:
     if isinstance(dto, str) and isinstance(dtm, str) and dto[:19] != dtm[:19] and re.match(r"\d{4}", dtm):
         inc.append(f"modified {dtm} after capture {dto}")
     dst = details.get("digital_source_type")
-    ai = dst in AI_TYPES
-    if ai and (details.get("make") or details.get("model")):
+    if dst in AI_TYPES and (details.get("make") or details.get("model")):
         inc.append(f"DigitalSourceType {dst} but EXIF names a camera")
-    details["inconsistencies"] = inc
-    details["editors"] = editors
-    details["problems"] = problems
+    return inc, editors
 
+
+def _verdict(details: dict[str, Any], inc: list[str], editors: list[str]) -> tuple[str, str, str]:
+    """(verdict, strength, summary text) of the metadata."""
+    dst = details.get("digital_source_type")
     cam = " ".join(str(details[k]) for k in ("make", "model") if details.get(k))
     parts = []
     if cam:
@@ -195,7 +212,7 @@ def analyze(img: LoadedImage, ctx: ScanContext) -> Evidence:
         parts.append("GPS present")
     if dst:
         parts.append(f"DigitalSourceType {dst}")
-    if ai:
+    if dst in AI_TYPES:
         verdict, strength = "ai-generated", "moderate"
     elif inc:
         verdict, strength = "edited", "moderate" if editors or any("thumbnail" in i or "dimensions" in i for i in inc) else "weak"
@@ -206,5 +223,4 @@ def analyze(img: LoadedImage, ctx: ScanContext) -> Evidence:
     text = "; ".join(parts) or "metadata present, no camera or source fields"
     if inc:
         text += "; inconsistencies: " + "; ".join(inc)
-    return Evidence(analyzer="exif", kind="provenance", verdict=verdict, strength=strength,
-                    summary=text[0].upper() + text[1:] + ".", details=details)
+    return verdict, strength, text

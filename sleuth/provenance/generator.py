@@ -133,7 +133,9 @@ def parse_a1111(text: str) -> Params:
     settings_line = ""
     if lines and has_steps(lines[-1]):
         settings_line = lines.pop()
-    prompt_lines, neg_lines, in_neg = [], [], False
+    prompt_lines: list[str] = []
+    neg_lines: list[str] = []
+    in_neg = False
     for ln in lines:
         if ln.startswith("Negative prompt:"):
             in_neg = True
@@ -474,8 +476,8 @@ def detect(img: LoadedImage, text: dict[str, str] | None = None, xmp: str | None
     desc = text.get("Description") or (meta.xmp_get(xmp, "dc:description") if xmp else None) or exif.get("image_description")
     desc = str(desc)[:MAX_PARAMS] if desc else None
     at = desc.find("Job ID:") if desc else -1
-    m = re.match(r"\s*([0-9a-f-]{8,})", desc[at + 7: at + 200]) if at >= 0 else None
-    if m:
+    m = re.match(r"\s*([0-9a-f-]{8,})", desc[at + 7: at + 200]) if desc and at >= 0 else None
+    if m and desc:
         return "midjourney", {"prompt": desc[:at].strip() or None, "job_id": m.group(1)}, ["Description"]
     if creator and "draw things" in creator.lower():
         j = _json_or_none(meta.xmp_get(xmp, "exif:UserComment"))

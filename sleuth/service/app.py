@@ -21,6 +21,7 @@ spooled to disk). Files are decoded and analysed only in the worker processes
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from contextlib import asynccontextmanager, contextmanager
@@ -48,7 +49,7 @@ log = logging.getLogger("sleuth.service")
 STATIC = Path(__file__).parent / "static"
 #: per-file limit of the deprecated /api/scan route (v0.1 behaviour: a per-file error, answer 200)
 MAX_UPLOAD = 64 * 1024 * 1024
-ERRORS = {s: {"model": ErrorBody} for s in (400, 401, 404, 413, 415, 422, 429, 503)}
+ERRORS: dict[int | str, dict[str, Any]] = {s: {"model": ErrorBody} for s in (400, 401, 404, 413, 415, 422, 429, 503)}
 _bearer = HTTPBearer(auto_error=False, description="An API key from `sleuth serve keys create NAME`.")
 
 
@@ -602,9 +603,10 @@ async def _fetch_all(state: _State, urls: list[str]) -> list[tuple[str, bytes]]:
     from .fetch import fetch_url
 
     loop = asyncio.get_running_loop()
-    out = []
+    out: list[tuple[str, bytes]] = []
     for u in urls[: state.s.max_files + 1]:
-        data = await loop.run_in_executor(None, lambda u=u: fetch_url(
-            u, max_bytes=state.s.url_max_bytes, timeout=state.s.url_timeout_s, **state.fetch_overrides))
+        fetch = functools.partial(fetch_url, u, max_bytes=state.s.url_max_bytes, timeout=state.s.url_timeout_s,
+                                  **state.fetch_overrides)
+        data = await loop.run_in_executor(None, fetch)
         out.append((safe_name(urlsplit(u).path.rsplit("/", 1)[-1], "url"), data))
     return out

@@ -37,7 +37,7 @@ def system_resolver(host: str, port: int) -> list[str]:
     list of str
     """
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    return sorted({info[4][0] for info in infos})
+    return sorted({str(info[4][0]) for info in infos})
 
 
 def is_public(ip: str) -> bool:

@@ -25,7 +25,7 @@ def legacy_html(reports: list[dict[str, Any]], store: Store) -> str:
     -------
     str
     """
-    out = []
+    out: list = []
     for d in reports:
         d = {k: v for k, v in d.items() if k not in ("id", "links")}
         rep = Report.model_validate(d)

@@ -63,7 +63,7 @@ class Store:
         with self._db() as db:
             db.executescript(SCHEMA)
 
-    def _db(self) -> sqlite3.Connection:
+    def _db(self) -> _Tx:
         db = getattr(self._local, "db", None)
         if db is None:
             db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=True)
@@ -94,7 +94,7 @@ class Store:
         with self._db() as db:
             cur = db.execute("INSERT INTO keys(name, prefix, hash, created) VALUES (?,?,?,?)",
                              (name, key[:10], hash_key(key), time.time()))
-            return int(cur.lastrowid), key
+            return int(cur.lastrowid or 0), key
 
     def list_keys(self) -> list[dict[str, Any]]:
         """Every key (never the key itself: id, name, prefix, dates, revoked).

@@ -245,7 +245,7 @@ def _watermark_routes(app: FastAPI, state, auth) -> None:
                 raise RequestError(422, "no watermark key: send it in the form field 'key'")
             fname, data = uploads[0]
             res = await run_job(state, "watermark_embed", {
-                "data": data, "name": fname, "key": wkey, "message": (fields.get("message") or [None])[0],
+                "data": data, "name": fname, "key": wkey, "message": next(iter(fields.get("message") or []), None),
                 "strength": strength, "max_pixels": state.s.max_pixels}, fname, deadline, cost=len(data) * 5)
         if res["status"] != 200:
             return _fail(res, fname)
