@@ -13,6 +13,13 @@ Design
 * ``rigid_pair`` returns the embedding of the image and of the image plus fixed-seed Gaussian
   noise (sigma 0.03 in [0,1] units): RIGID's training-free signal is how far the two move apart.
 * Format-2 heads use tower.py instead (every block's output from the same forward).
+* **Exact integer matmuls on every CPU** (:func:`exact_int8`). The build's weights are int8 and its
+  activations uint8; ONNX Runtime runs such U8S8 products on AVX2 / AVX-512 CPUs without VNNI with
+  VPMADDUBSW, whose 16-bit pairwise sums saturate (ONNX Runtime's quantization guide says so and
+  suggests U8U8). The embeddings then depend on the CPU, and on such a CPU they are far from the
+  exact ones the shipped heads were trained on (docs/benchmarks.md, "CLIP int8 kernels"). Shifting
+  each weight and its zero point by +128 to uint8 leaves every product (a - a0)(b - b0) unchanged
+  and selects the U8U8 kernel, which widens before multiplying: exact on every CPU.
 """
 from __future__ import annotations
 
@@ -57,6 +64,44 @@ def normalise(unit: np.ndarray) -> np.ndarray:
     return ((x - CLIP_MEAN) / CLIP_STD)[None].astype(np.float32)
 
 
+def exact_int8(model):
+    """Rewrite an ONNX model's int8 ``MatMulInteger`` weights (and their zero points) as uint8 + 128.
+
+    Parameters
+    ----------
+    model : onnx.ModelProto
+        Changed in place.
+
+    Returns
+    -------
+    (onnx.ModelProto, int)
+        The model and the number of initialisers rewritten. The products are unchanged; ONNX
+        Runtime then uses its exact U8U8 kernel instead of the saturating U8S8 one.
+    """
+    import onnx
+    from onnx import numpy_helper
+
+    inits = {t.name: t for t in model.graph.initializer}
+    done: set[str] = set()
+    for node in model.graph.node:
+        if node.op_type != "MatMulInteger":
+            continue
+        for name in node.input[1::2]:  # B and, when present, B's zero point
+            t = inits.get(name)
+            if t is not None and name not in done and t.data_type == onnx.TensorProto.INT8:
+                shifted = (numpy_helper.to_array(t).astype(np.int16) + 128).astype(np.uint8)
+                t.CopyFrom(numpy_helper.from_array(shifted, name))
+                done.add(name)
+    return model, len(done)
+
+
+def clip_model(path: str):
+    """The CLIP encoder at ``path`` as an ``onnx.ModelProto``, with exact integer matmuls."""
+    import onnx
+
+    return exact_int8(onnx.load(path))[0]
+
+
 class ClipBackbone(SharedInstance):
     """Lazy ONNX session; ``embed(rgb)`` -> unit 512-d vector."""
 
@@ -64,7 +109,7 @@ class ClipBackbone(SharedInstance):
         from ..models import resolve
 
         self.path = str(resolve("clip-vit-b16", path))
-        self.session = cpu_session(self.path, get_settings().threads)
+        self.session = cpu_session(clip_model(self.path).SerializeToString(), get_settings().threads)
         self.input = self.session.get_inputs()[0].name
         self.output = self.session.get_outputs()[0].name
         outs = self.session.get_outputs()

@@ -21,7 +21,7 @@ import os
 import numpy as np
 
 from ..util import SharedInstance, cpu_session
-from .backbone import normalise
+from .backbone import clip_model, normalise
 
 N_BLOCKS = 12
 WIDTH = 768
@@ -44,11 +44,14 @@ def _block_names(model) -> list[str]:
     return names
 
 
-def tower_model_bytes(path: str) -> tuple[bytes, list[str], str]:
-    """(serialised model with the block outputs exposed, block output names, projection name)."""
+def tower_model_bytes(path: str, exact: bool = True) -> tuple[bytes, list[str], str]:
+    """(serialised model with the block outputs exposed, block output names, projection name).
+
+    ``exact=False`` keeps the build's int8 weights as shipped (CPU-dependent results; only
+    ``bench/clip_int8.py`` asks for it, to measure the difference)."""
     import onnx
 
-    m = onnx.load(path)
+    m = clip_model(path) if exact else onnx.load(path)
     names = _block_names(m)
     have = {o.name for o in m.graph.output}
     for nm in names:
@@ -64,12 +67,12 @@ def _ln(v: np.ndarray) -> np.ndarray:
 class ClipTower(SharedInstance):
     """Lazy ONNX session; ``encode(crop)`` -> {"emb": 512, "blocks": 12 x 2 x 768}."""
 
-    def __init__(self, path: str | os.PathLike | None = None, threads: int | None = None):
+    def __init__(self, path: str | os.PathLike | None = None, threads: int | None = None, exact: bool = True):
         from ..models import resolve
         from ..settings import get_settings
 
         self.path = str(resolve("clip-vit-b16", path))
-        data, self.blocks, self.proj = tower_model_bytes(self.path)
+        data, self.blocks, self.proj = tower_model_bytes(self.path, exact)
         self.session = cpu_session(data, threads if threads is not None else get_settings().threads)
         self.input = self.session.get_inputs()[0].name
 
