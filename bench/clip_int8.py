@@ -52,9 +52,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, default=20, help="ImageNet photos = 2n, generated = 1.2n (0: all)")
     args = ap.parse_args()
+    from sleuth.bench import data_dir
     from sleuth.detect.detector import SHIPPED_HEAD, AigenDetector
     from sleuth.detect.tower import ClipTower
-    from sleuth.bench import data_dir
     from sleuth.imageio import load_image
 
     items = _items(data_dir() / "aigen_modern", args.n)
@@ -95,7 +95,8 @@ def main() -> None:
     md = (f"## CLIP int8 kernels\n\n_{machine_line()}; CPU flags: {_cpu_flags()}._\n\nCommand: `{cmd}`.\n\n"
           f"aigen_modern images ({len(items)}); the shipped detector head on the tower as shipped and on the "
           "exact tower (weights shifted to uint8, see `sleuth/detect/backbone.py`). FPR/TPR at the head's "
-          "1%-FPR threshold.\n\n" + md_table(rows) +
+          "1%-FPR threshold. The head was trained on these images (development split): the rows compare the "
+          "two towers, they do not estimate the detector's accuracy (that is the aigen section).\n\n" + md_table(rows) +
           f"\n\nCosine between the two towers' projections (224 px corner crop): median {statistics.median(cos):.3f}, "
           f"min {min(cos):.3f}. Decisions that differ between the two: {flips} of {len(items)}. "
           "On a CPU with VNNI both rows should agree (the U8S8 kernel is exact there).\n")
