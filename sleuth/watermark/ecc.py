@@ -7,7 +7,9 @@ reports a message only when the zero-bit detector has fired.
 """
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -18,10 +20,17 @@ T_CORRECT = 8
 CODED_BITS = 128
 
 
-def _bch():
+@lru_cache(maxsize=64)
+def _bch_for(thread: int, t: int, m: int):
     import bchlib
 
-    return bchlib.BCH(T_CORRECT, m=8)
+    return bchlib.BCH(t, m=m)
+
+
+def _bch(t: int = T_CORRECT, m: int = 8):
+    # one codec per thread (its decode keeps state between decode and correct): constructing
+    # it (GF tables) costs more than a decode, and Chase decoding calls decode up to 256 times
+    return _bch_for(threading.get_ident(), t, m)
 
 
 @dataclass

@@ -78,6 +78,11 @@ ANGLES = np.arange(-17.0, 17.01, 1.0)
 SCALES = np.exp(np.arange(math.log(0.6), math.log(2.4) + 1e-9, 0.015))
 BAND = (0.04, 0.30)  # cycles per canonical px used for sync
 N_CANDIDATES = 5
+REFINE_ANGLES = np.arange(-0.75, 0.76, 0.25)  # local grid around each coarse peak
+REFINE_SCALES = np.exp(np.arange(-0.012, 0.0121, 0.004))
+COH_MIRRORS = 1
+PAYLOAD_ANGLES = np.arange(-1.0, 1.01, 0.25)  # local grid searched again before reading the payload
+PAYLOAD_SCALES = np.exp(np.arange(-0.03, 0.0301, 0.004))
 
 
 @dataclass
@@ -278,89 +283,127 @@ def _periodic(u: np.ndarray) -> np.ndarray:
     return u - np.real(np.fft.ifft2(sf))
 
 
-def _spectrum(r: np.ndarray) -> np.ndarray:
-    """Excess FFT magnitude (magnitude / local mean - 1) of the central window, computed on
-    its periodic component (no window function: a Hann window doubles the lattice peak width and
-    lost crop syncs in tests on photos)."""
+COH_MAX = 512  # longest side of the canonical window the coherent sync search transforms
+
+
+def _complex_spectrum(r: np.ndarray) -> tuple[np.ndarray, int, int]:
+    """Spectrally whitened, 2x zero-padded FFT of the central window of the whitened image, with
+    the window's centre at the origin (so a lattice peak's phase is flat across its main lobe and
+    bilinear interpolation keeps it) and frequency 0 at (ph // 2, pw // 2). Returns the spectrum as
+    a 2-channel float32 image (real, imaginary) and the padded size."""
     from scipy.ndimage import uniform_filter
 
     h, w = r.shape
-    s = min(h, w, CANON)
-    y0, x0 = (h - s) // 2, (w - s) // 2
-    win = r[y0:y0 + s, x0:x0 + s].astype(np.float64)
-    mag = np.abs(np.fft.fftshift(np.fft.fft2(_periodic(win - win.mean()))))
-    return mag / (uniform_filter(mag, 11, mode="wrap") + 1e-9) - 1.0
+    wh, ww = min(h, COH_MAX), min(w, COH_MAX)
+    y0, x0 = (h - wh) // 2, (w - ww) // 2
+    win = r[y0:y0 + wh, x0:x0 + ww].astype(np.float64)
+    win = _periodic(win - win.mean())
+    ph, pw = 2 * wh, 2 * ww
+    pad = np.zeros((ph, pw))
+    pad[:wh, :ww] = win
+    pad = np.roll(pad, (-(wh // 2), -(ww // 2)), axis=(0, 1))
+    f = np.fft.fftshift(np.fft.fft2(pad))
+    pw_ = uniform_filter(np.abs(f) ** 2, 15, mode="wrap")
+    f = f / np.sqrt(pw_ + 1e-12)
+    return np.dstack([f.real, f.imag]).astype(np.float32), ph, pw
 
 
 @lru_cache(maxsize=16)
-def _lattice_weights(fp_secret: bytes) -> tuple[np.ndarray, np.ndarray]:
-    """Expected mark magnitude at every lattice point, plain and mirrored: the key's known sync
-    spectrum plus the mean power of the (unknown) payload chips, times the bilinear
-    upsampling response for the alias images beyond the tile's Nyquist frequency."""
+def _sync_spectra(fp_secret: bytes) -> np.ndarray:
+    """conj(DFT) of the sync tile, plain and mirrored (2 x T*T)."""
     mat = _material_cached(fp_secret)
-    sync_pow = np.abs(np.fft.fft2(mat.sync_tile)) ** 2
-    env = np.abs(np.fft.fft2(_chips_to_tile(np.eye(1, NCHIP, 0).ravel()))) ** 2 * len(mat.perm[NSYNC:])
-    amp = np.sqrt(sync_pow + env)
+    return np.stack([np.conj(np.fft.fft2(mat.sync_tile)).ravel(),
+                     np.conj(np.fft.fft2(np.ascontiguousarray(mat.sync_tile[:, ::-1]))).ravel()]).astype(np.complex64)
+
+
+@lru_cache(maxsize=4096)
+def _lattice_plan(sc: float, band: tuple[float, float]):
+    """Lattice points of one scale inside the band, sorted by tile frequency, with where each
+    aliased sum lands in the half spectrum (T x (T/2 + 1)) of a real tile: directly, and as the
+    conjugate of its mirror point."""
     u, v = _lattice()
-    att = (np.sinc(u / T) * np.sinc(v / T)) ** 2
-    ui, vi = u.astype(int) % T, v.astype(int) % T
-    w = amp[vi, ui] * att
-    wf = amp[vi, (-u).astype(int) % T] * att
-    return w, wf
+    fr = np.hypot(u, v) / (T * sc)
+    sel = (fr >= band[0]) & (fr <= band[1])
+    if sel.sum() < 8:
+        return None
+    us, vs = u[sel].astype(int), v[sel].astype(int)
+    km = (vs % T) * T + (us % T)
+    order = np.argsort(km, kind="stable")
+    km_s = km[order]
+    starts = np.flatnonzero(np.r_[True, km_s[1:] != km_s[:-1]])
+    uniq = km_s[starts]
+    ku, kv = uniq % T, uniq // T
+    half = T // 2 + 1
+    direct = np.flatnonzero(ku < half)
+    mirror = np.flatnonzero((-ku) % T < half)
+    pos_d = kv[direct] * half + ku[direct]
+    pos_m = ((-kv) % T)[mirror] * half + ((-ku) % T)[mirror]
+    return (u[sel][order] / (T * sc), v[sel][order] / (T * sc), starts, uniq, direct, pos_d, mirror, pos_m, km)
 
 
-def _score_grid(e: np.ndarray, angles: np.ndarray, scales: np.ndarray,
-                weights: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
-    """Lattice excess energy sum / sqrt(n) for every (scale, angle); with ``weights`` a matched
-    filter sum(w e) / sqrt(sum w^2), the best of plain and mirrored weights."""
+def _coherent_grid(spec: tuple[np.ndarray, int, int], sconj: np.ndarray, angles: np.ndarray,
+                   scales: np.ndarray, band: tuple[float, float] = BAND) -> np.ndarray:
+    """Coherent sync score for every (scale, angle), as a z value.
+
+    The DFT of the folded tile at a geometry is the image spectrum sampled on the rotated,
+    scaled lattice (aliases summed), so the sync correlation at every cyclic shift is one
+    T x T inverse FFT of those samples times the sync tile's conjugate spectrum. The score is
+    its maximum over the shifts and the given sync spectra (plain, mirrored), divided by its
+    standard deviation without a mark (the whitened spectrum is unit-variance noise there).
+    """
     import cv2
+    from scipy import fft as sfft
 
-    s = e.shape[0]
-    e32 = e.astype(np.float32)
-    u, v = _lattice()
-    out = np.full((len(scales), len(angles)), -np.inf)
+    f2, ph, pw = spec
+    na, half = len(angles), T // 2 + 1
     th = np.deg2rad(angles)[:, None]
     c, sn = np.cos(th), np.sin(th)
-    for i, sc in enumerate(scales):
-        f = np.hypot(u, v) / (T * sc)
-        sel = (f >= BAND[0]) & (f <= BAND[1])
-        if sel.sum() < 8:
+    blocks, norms, valid = [], [], []
+    for sc in scales:
+        plan = _lattice_plan(float(sc), band)
+        valid.append(plan is not None)
+        if plan is None:
             continue
-        uu, vv = u[sel][None, :] / (T * sc), v[sel][None, :] / (T * sc)
-        fx = c * uu - sn * vv
-        fy = sn * uu + c * vv
-        my = (fy * s + s // 2).astype(np.float32).reshape(1, -1)
-        mx = (fx * s + s // 2).astype(np.float32).reshape(1, -1)
-        vals = cv2.remap(e32, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_WRAP)
-        vals = vals.reshape(len(angles), -1).astype(np.float64)
-        if weights is None:
-            out[i] = vals.sum(1) / math.sqrt(sel.sum())
-        else:
-            sc_best = None
-            for wt in weights:
-                ws = wt[sel]
-                val = vals @ ws / math.sqrt(float(ws @ ws) + 1e-12)
-                sc_best = val if sc_best is None else np.maximum(sc_best, val)
-            out[i] = sc_best
+        uu, vv, starts, uniq, direct, pos_d, mirror, pos_m, km = plan
+        mx = ((c * uu - sn * vv) * pw + pw // 2).astype(np.float32).reshape(1, -1)
+        my = ((sn * uu + c * vv) * ph + ph // 2).astype(np.float32).reshape(1, -1)
+        smp = cv2.remap(f2, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_WRAP)
+        d = np.ascontiguousarray(smp).view(np.complex64).reshape(na, -1)
+        acc = np.add.reduceat(d, starts, axis=1)  # aliases of one tile frequency add up
+        for sconj_m in sconj:
+            a = acc * sconj_m[uniq][None, :]
+            hz = np.zeros((na, T * half), np.complex64)
+            hz[:, pos_d] = a[:, direct]
+            hm = np.zeros((na, T * half), np.complex64)
+            hm[:, pos_m] = np.conj(a[:, mirror])
+            blocks.append(hz + hm)  # Hermitian completion: Re(ifft2(a)) = irfft2(half spectrum) / 2
+            norms.append(math.sqrt(0.5 * float(np.sum(np.abs(sconj_m[km]) ** 2)) + 1e-12) / (T * T))
+    out = np.full((len(scales), na), -np.inf)
+    if not blocks:
+        return out
+    hs = np.concatenate(blocks).reshape(-1, T, half)
+    corr = sfft.irfft2(hs, s=(T, T), workers=1).reshape(len(blocks), na, -1).max(axis=2) / 2
+    out[np.asarray(valid)] = (corr / np.asarray(norms)[:, None]).reshape(-1, len(sconj), na).max(axis=1)
     return out
 
 
-def _candidates(r: np.ndarray, k: int | None = None, weights=None) -> list[tuple[float, float]]:
-    k = N_CANDIDATES if k is None else k
-    e = _spectrum(r)
-    grid = _score_grid(e, ANGLES, SCALES, weights)
+def _coherent_candidates(spec: tuple[np.ndarray, int, int], fp_secret: bytes, k: int | None = None) -> list[tuple[float, float]]:
+    """The k best local maxima of the coherent sync score on the coarse grid, each refined on a
+    finer local grid (0.25 deg, 0.4 %)."""
     import cv2
 
+    k = N_CANDIDATES if k is None else k
+    sconj = _sync_spectra(fp_secret)[:COH_MIRRORS]
+    grid = _coherent_grid(spec, sconj, ANGLES, SCALES)
     g32 = np.where(np.isfinite(grid), grid, -1e9).astype(np.float32)
     peaks = (g32 == cv2.dilate(g32, np.ones((3, 3), np.uint8), borderType=cv2.BORDER_REPLICATE)) & np.isfinite(grid)
     idx = np.argwhere(peaks)
     idx = idx[np.argsort(-grid[peaks])][:k]
     out = []
     for si, ai in idx:
-        a0, s0 = ANGLES[ai], SCALES[si]
-        fa = a0 + np.arange(-1.0, 1.01, 0.25)
-        fs = s0 * np.exp(np.arange(-0.016, 0.0161, 0.004))
-        g = _score_grid(e, fa, fs, weights)
+        fa = ANGLES[ai] + REFINE_ANGLES
+        fs = SCALES[si] * REFINE_SCALES
+        g = _coherent_grid(spec, sconj, fa, fs)
         bi, bj = np.unravel_index(np.argmax(g), g.shape)
         out.append((float(fa[bj]), float(fs[bi])))
     return out
@@ -518,51 +561,97 @@ def _t_to_p(t: float, n_tests: int) -> float:
     return float(min(1.0, student.sf(t, NSYNC - 1) * n_tests))
 
 
+def _evaluate(r: np.ndarray, mat: _Material, angle: float, scale: float):
+    """The sync t statistic at one geometry, plain and mirrored (folding the mirrored image at
+    -angle equals mirroring this fold up to a cyclic shift, which the correlation absorbs: one
+    warp serves both). Returns the better (t, chips, angle, scale, flipped), or None."""
+    fd0 = _fold(r, angle, scale)
+    if fd0 is None:
+        return None
+    best = None
+    for flipped, fd in ((False, fd0), (True, np.ascontiguousarray(fd0[:, ::-1]))):
+        dy, dx = _correlate(fd, mat)
+        py, px = _peak_offset(fd, mat, dy, dx)
+        chips = _chips(fd, py, px)
+        t = _sync_t(chips, mat)
+        if best is None or t > best[0]:
+            best = (t, chips, angle, scale, flipped)
+    return best
+
+
+def search_tests() -> int:
+    """Hypotheses the geometric search stands for in its Bonferroni count: every coarse and
+    refinement geometry the coherent score ranks, times the cyclic shifts, times the mirror."""
+    return (len(ANGLES) * len(SCALES) + N_CANDIDATES * len(REFINE_ANGLES) * len(REFINE_SCALES)) * 2 * T * T
+
+
+def _synchronise(r: np.ndarray, mat: _Material, fp: bytes, fpr: float):
+    """Two stages, each at half the false-positive budget: the identity geometry (no search:
+    2 x T x T hypotheses), then, unless the identity already decides at ``fpr``, the coherent
+    search's candidates (counted as :func:`search_tests`). Returns (best, p, stage, tried, spectrum
+    or None when the search did not run)."""
+    ident = _evaluate(r, mat, 0.0, 1.0)
+    p_id = _t_to_p(ident[0], 2 * T * T) if ident is not None else 1.0
+    if 2 * p_id <= fpr:
+        return ident, min(1.0, 2 * p_id), "identity", 1, None
+    best, p_s, tried = None, 1.0, 1
+    spec = _complex_spectrum(r)
+    for angle, scale in _coherent_candidates(spec, fp):
+        ev = _evaluate(r, mat, angle, scale)
+        tried += 1
+        if ev is not None and (best is None or ev[0] > best[0]):
+            best = ev
+    if best is not None:
+        p_s = _t_to_p(best[0], search_tests())
+    if ident is None and best is None:
+        return None, 1.0, "none", tried, spec
+    if best is None or (ident is not None and p_id <= p_s):
+        return ident, min(1.0, 2 * p_id), "identity", tried, spec
+    return best, min(1.0, 2 * p_s), "search", tried, spec
+
+
 def detect(rgb: np.ndarray, key, fpr: float = 1e-6) -> Detection:
-    """Zero-bit detection (p-value, decision at ``fpr``) and payload decoding."""
+    """Zero-bit detection (p-value, decision at ``fpr``) and payload decoding.
+
+    Parameters
+    ----------
+    rgb : numpy.ndarray
+        H x W x 3 uint8 image.
+    key : str, bytes or WatermarkKey
+        The marking key.
+    fpr : float
+        False-positive rate of the decision ``p_value <= fpr``; also ends the search early when
+        the identity geometry alone decides (the p-value is then that stage's, an upper bound).
+
+    Returns
+    -------
+    Detection
+        Decision, p-value, statistic, geometry and the payload when detected and decoded.
+    """
     key = parse_key(key)
     h, w = rgb.shape[:2]
     if min(h, w) < MIN_DECODE_SIDE:
         raise UsageError(f"image too small to verify: {w}x{h} (needs a short side of at least {MIN_DECODE_SIDE} px)")
     mat = _material(key)
     r = _canonical_whitened(rgb)
-    cands = [(0.0, 1.0)] + [c for c in _candidates(r, weights=_lattice_weights(key.derive("sleuthmark/tile", 32))) if not (abs(c[0]) < 1e-9 and abs(c[1] - 1) < 1e-9)]
-
-    def evaluate(angle: float, scale: float, flipped: bool):
-        # folding the mirrored image at -angle equals mirroring this fold (up to a cyclic
-        # shift, which the correlation absorbs): one warp serves both hypotheses
-        fd = _fold(r, angle, scale)
-        if fd is None:
-            return None
-        if flipped:
-            fd = np.ascontiguousarray(fd[:, ::-1])
-        dy, dx = _correlate(fd, mat)
-        py, px = _peak_offset(fd, mat, dy, dx)
-        chips = _chips(fd, py, px)
-        return _sync_t(chips, mat), chips, angle, scale, flipped
-
-    best, n_hyp = None, 0
-    for angle, scale in cands:
-        fd0 = _fold(r, angle, scale)
-        n_hyp += 2
-        if fd0 is None:
-            continue
-        for fd in (fd0, np.ascontiguousarray(fd0[:, ::-1])):
-            dy, dx = _correlate(fd, mat)
-            py, px = _peak_offset(fd, mat, dy, dx)
-            chips = _chips(fd, py, px)
-            ev = (_sync_t(chips, mat), chips, angle, scale, fd is not fd0)
-            if best is None or ev[0] > best[0]:
-                best = ev
-    n_tests = n_hyp * T * T
+    fp = key.derive("sleuthmark/tile", 32)
+    best, p, stage, tried, spec = _synchronise(r, mat, fp, fpr)
     if best is None:
         return Detection(False, 1.0, 0.0, None, None, -1, False)
-    p = _t_to_p(best[0], n_tests)
-    # refine the geometry on the statistic itself (after the p-value: payload reading only)
+    # refine the geometry for the payload read (after the p-value, which it does not change):
+    # the coherent score's best point near the decided geometry (an identity decision can be a
+    # few per cent off in scale, after a screenshot's crop), then the t statistic itself
+    spec = _complex_spectrum(r) if spec is None else spec
+    fa, fs = best[2] + PAYLOAD_ANGLES, best[3] * PAYLOAD_SCALES
+    g = _coherent_grid(spec, _sync_spectra(fp)[:1], fa, fs)
+    bi, bj = np.unravel_index(np.argmax(g), g.shape)
+    ev = _evaluate(r, mat, float(fa[bj]), float(fs[bi]))
+    if ev is not None and ev[0] > best[0]:
+        best = ev
     for step_a, step_s in ((0.12, 0.002), (0.06, 0.001)):
         for da, ds in ((-step_a, 0), (step_a, 0), (0, -step_s), (0, step_s)):
-            ev = evaluate(best[2] + da, best[3] * (1 + ds), best[4])
-            if ev is not None and ev[0] > best[0]:
+            ev = _evaluate(r, mat, best[2] + da, best[3] * (1 + ds))
+            if ev is not None and ev[4] == best[4] and ev[0] > best[0]:
                 best = ev
     t, chips, angle, scale, flipped = best
     dec = ecc.decode_soft(_payload_soft(chips, mat))
@@ -575,4 +664,4 @@ def detect(rgb: np.ndarray, key, fpr: float = 1e-6) -> Detection:
     detected = p <= fpr
     return Detection(detected=detected, p_value=p, z=t, message=dec.data if (detected and dec.ok) else None,
                      bits=bits, corrected=dec.corrected, ecc_ok=dec.ok, angle=angle, scale=scale, flipped=flipped,
-                     details={"candidates": len(cands), "tests": n_tests, "payload_decoded_by": how})
+                     details={"sync": stage, "candidates": tried, "payload_decoded_by": how})
