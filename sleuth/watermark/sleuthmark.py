@@ -610,6 +610,37 @@ def _synchronise(r: np.ndarray, mat: _Material, fp: bytes, fpr: float):
     return best, min(1.0, 2 * p_s), "search", tried, spec
 
 
+def _decode_payload(chips: np.ndarray, mat: _Material) -> tuple[ecc.Decoded, str]:
+    """Chase-II decoding of the chips as read; when that fails, of the equalised chips
+    (inter-chip interference from blur or resampling), accepted within EQ_MAX_CORRECTED."""
+    dec = ecc.decode_soft(_payload_soft(chips, mat))
+    if dec.ok:
+        return dec, "plain"
+    eq = ecc.decode_soft(_equalised_payload_soft(chips, mat))
+    if eq.ok and eq.corrected <= EQ_MAX_CORRECTED:
+        return eq, "equalised"
+    return dec, "none"
+
+
+def _refine(r: np.ndarray, mat: _Material, fp: bytes, best: tuple, spec) -> tuple:
+    """A finer geometry for reading the payload: the coherent score's best point near the
+    decided geometry (an identity decision can be a few per cent off in scale, after a
+    screenshot's crop), then small steps on the t statistic itself."""
+    spec = _complex_spectrum(r) if spec is None else spec
+    fa, fs = best[2] + PAYLOAD_ANGLES, best[3] * PAYLOAD_SCALES
+    g = _coherent_grid(spec, _sync_spectra(fp)[:1], fa, fs)
+    bi, bj = np.unravel_index(np.argmax(g), g.shape)
+    ev = _evaluate(r, mat, float(fa[bj]), float(fs[bi]))
+    if ev is not None and ev[0] > best[0]:
+        best = ev
+    for step_a, step_s in ((0.12, 0.002), (0.06, 0.001)):
+        for da, ds in ((-step_a, 0), (step_a, 0), (0, -step_s), (0, step_s)):
+            ev = _evaluate(r, mat, best[2] + da, best[3] * (1 + ds))
+            if ev is not None and ev[0] > best[0]:
+                best = ev
+    return best
+
+
 def detect(rgb: np.ndarray, key, fpr: float = 1e-6) -> Detection:
     """Zero-bit detection (p-value, decision at ``fpr``) and payload decoding.
 
@@ -638,28 +669,11 @@ def detect(rgb: np.ndarray, key, fpr: float = 1e-6) -> Detection:
     best, p, stage, tried, spec = _synchronise(r, mat, fp, fpr)
     if best is None:
         return Detection(False, 1.0, 0.0, None, None, -1, False)
-    # refine the geometry for the payload read (after the p-value, which it does not change):
-    # the coherent score's best point near the decided geometry (an identity decision can be a
-    # few per cent off in scale, after a screenshot's crop), then the t statistic itself
-    spec = _complex_spectrum(r) if spec is None else spec
-    fa, fs = best[2] + PAYLOAD_ANGLES, best[3] * PAYLOAD_SCALES
-    g = _coherent_grid(spec, _sync_spectra(fp)[:1], fa, fs)
-    bi, bj = np.unravel_index(np.argmax(g), g.shape)
-    ev = _evaluate(r, mat, float(fa[bj]), float(fs[bi]))
-    if ev is not None and ev[0] > best[0]:
-        best = ev
-    for step_a, step_s in ((0.12, 0.002), (0.06, 0.001)):
-        for da, ds in ((-step_a, 0), (step_a, 0), (0, -step_s), (0, step_s)):
-            ev = _evaluate(r, mat, best[2] + da, best[3] * (1 + ds))
-            if ev is not None and ev[4] == best[4] and ev[0] > best[0]:
-                best = ev
+    dec, how = _decode_payload(best[1], mat)
+    if not dec.ok:  # read again at a refined geometry (the p-value stays the decision's)
+        best = _refine(r, mat, fp, best, spec)
+        dec, how = _decode_payload(best[1], mat)
     t, chips, angle, scale, flipped = best
-    dec = ecc.decode_soft(_payload_soft(chips, mat))
-    how = "plain" if dec.ok else "none"
-    if not dec.ok:  # inter-chip interference (blur, resampling): equalise and decode again
-        eq = ecc.decode_soft(_equalised_payload_soft(chips, mat))
-        if eq.ok and eq.corrected <= EQ_MAX_CORRECTED:
-            dec, how = eq, "equalised"
     bits = np.unpackbits(np.frombuffer(dec.data, np.uint8))
     detected = p <= fpr
     return Detection(detected=detected, p_value=p, z=t, message=dec.data if (detected and dec.ok) else None,
