@@ -287,25 +287,28 @@ COH_MAX = 512  # longest side of the canonical window the coherent sync search t
 
 
 def _complex_spectrum(r: np.ndarray) -> tuple[np.ndarray, int, int]:
-    """Spectrally whitened, 2x zero-padded FFT of the central window of the whitened image, with
-    the window's centre at the origin (so a lattice peak's phase is flat across its main lobe and
-    bilinear interpolation keeps it) and frequency 0 at (ph // 2, pw // 2). Returns the spectrum as
-    a 2-channel float32 image (real, imaginary) and the padded size."""
+    """Spectrally whitened, 2x zero-padded FFT of the central window of the whitened image.
+
+    The window's centre sits at the origin, so a lattice peak's phase is flat across its main
+    lobe and bilinear interpolation keeps it; frequency 0 is at (ph // 2, pw // 2). Returns the
+    spectrum as a 2-channel float32 image (real, imaginary) and the padded size.
+    """
+    from scipy import fft as sfft
     from scipy.ndimage import uniform_filter
 
     h, w = r.shape
     wh, ww = min(h, COH_MAX), min(w, COH_MAX)
     y0, x0 = (h - wh) // 2, (w - ww) // 2
     win = r[y0:y0 + wh, x0:x0 + ww].astype(np.float64)
-    win = _periodic(win - win.mean())
+    win = _periodic(win - win.mean()).astype(np.float32)
     ph, pw = 2 * wh, 2 * ww
-    pad = np.zeros((ph, pw))
+    pad = np.zeros((ph, pw), np.float32)
     pad[:wh, :ww] = win
     pad = np.roll(pad, (-(wh // 2), -(ww // 2)), axis=(0, 1))
-    f = np.fft.fftshift(np.fft.fft2(pad))
-    pw_ = uniform_filter(np.abs(f) ** 2, 15, mode="wrap")
-    f = f / np.sqrt(pw_ + 1e-12)
-    return np.dstack([f.real, f.imag]).astype(np.float32), ph, pw
+    f = np.fft.fftshift(sfft.fft2(pad, workers=1))
+    power = uniform_filter(f.real ** 2 + f.imag ** 2, 15, mode="wrap")
+    f /= np.sqrt(power + 1e-12)
+    return np.ascontiguousarray(f).view(np.float32).reshape(ph, pw, 2), ph, pw
 
 
 @lru_cache(maxsize=16)
