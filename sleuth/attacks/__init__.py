@@ -305,7 +305,7 @@ def _build() -> list[Attack]:
         chain("noise5+jpeg75", by["noise5"], by["jpeg75"], level=2),
         chain("crop90_off+resize0.75+webp80", by["crop90_off"], by["resize0.75"], by["webp80"], level=3),
         chain("resize0.5+brightness1.3+jpeg75", by["resize0.5"], by["brightness1.3"], by["jpeg75"], level=3),
-        chain("rot-5_crop+aspect0.9+jpeg75", by["rot-5_crop"], by["aspect0.9"], by["jpeg75"], level=3),
+        chain("aspect0.9+jpeg75", by["aspect0.9"], by["jpeg75"], level=2),
     ]
     return s
 

@@ -75,7 +75,8 @@ class SleuthMethod:
         d = sleuthmark.detect(rgb, key, fpr=fpr)
         return Result(self.name, d.detected, d.p_value, d.z, d.message, d.bits, 64,
                       d.corrected if d.ecc_ok else None,
-                      {"angle": round(d.angle, 2), "scale": round(d.scale, 4), "flipped": d.flipped, "ecc_ok": d.ecc_ok})
+                      {"angle": round(d.angle, 2), "scale": round(d.scale, 4), "aspect": round(d.aspect, 4),
+                       "flipped": d.flipped, "ecc_ok": d.ecc_ok, **d.details})
 
     def expected_bits(self, key, payload=None):
         return np.unpackbits(np.frombuffer(payload if payload is not None else bytes(8), np.uint8))

@@ -80,6 +80,9 @@ BAND = (0.04, 0.30)  # cycles per canonical px used for sync
 N_CANDIDATES = 5
 REFINE_ANGLES = np.arange(-0.75, 0.76, 0.25)  # local grid around each coarse peak
 REFINE_SCALES = np.exp(np.arange(-0.012, 0.0121, 0.004))
+ASPECTS = np.exp(np.arange(math.log(0.75), math.log(1.34), 0.015))  # horizontal stretch searched at angle 0
+N_ASPECT = 3
+REFINE_ASPECTS = np.exp(np.arange(-0.012, 0.0121, 0.004))
 COH_MIRRORS = 1
 PAYLOAD_ANGLES = np.arange(-1.0, 1.01, 0.25)  # local grid searched again before reading the payload
 PAYLOAD_SCALES = np.exp(np.arange(-0.03, 0.0301, 0.004))
@@ -97,6 +100,7 @@ class Detection:
     angle: float = 0.0
     scale: float = 1.0
     flipped: bool = False
+    aspect: float = 1.0  # horizontal stretch of the mark found (an aspect-ratio change)
     details: dict = field(default_factory=dict)
 
 
@@ -345,7 +349,7 @@ def _lattice_plan(sc: float, band: tuple[float, float]):
 
 
 def _coherent_grid(spec: tuple[np.ndarray, int, int], sconj: np.ndarray, angles: np.ndarray,
-                   scales: np.ndarray, band: tuple[float, float] = BAND) -> np.ndarray:
+                   scales: np.ndarray, band: tuple[float, float] = BAND, aspects: np.ndarray | None = None) -> np.ndarray:
     """Coherent sync score for every (scale, angle), as a z value.
 
     The DFT of the folded tile at a geometry is the image spectrum sampled on the rotated,
@@ -353,6 +357,7 @@ def _coherent_grid(spec: tuple[np.ndarray, int, int], sconj: np.ndarray, angles:
     T x T inverse FFT of those samples times the sync tile's conjugate spectrum. The score is
     its maximum over the shifts and the given sync spectra (plain, mirrored), divided by its
     standard deviation without a mark (the whitened spectrum is unit-variance noise there).
+    ``aspects`` (one per angle, default 1) adds a horizontal stretch to each column's geometry.
     """
     import cv2
     from scipy import fft as sfft
@@ -361,6 +366,7 @@ def _coherent_grid(spec: tuple[np.ndarray, int, int], sconj: np.ndarray, angles:
     na, half = len(angles), T // 2 + 1
     th = np.deg2rad(angles)[:, None]
     c, sn = np.cos(th), np.sin(th)
+    stretch = 1.0 if aspects is None else 1.0 / np.asarray(aspects, float)[:, None]
     blocks, norms, valid = [], [], []
     for sc in scales:
         plan = _lattice_plan(float(sc), band)
@@ -368,6 +374,7 @@ def _coherent_grid(spec: tuple[np.ndarray, int, int], sconj: np.ndarray, angles:
         if plan is None:
             continue
         uu, vv, starts, uniq, direct, pos_d, mirror, pos_m, km = plan
+        uu = uu * stretch
         mx = ((c * uu - sn * vv) * pw + pw // 2).astype(np.float32).reshape(1, -1)
         my = ((sn * uu + c * vv) * ph + ph // 2).astype(np.float32).reshape(1, -1)
         smp = cv2.remap(f2, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_WRAP)
@@ -390,44 +397,56 @@ def _coherent_grid(spec: tuple[np.ndarray, int, int], sconj: np.ndarray, angles:
     return out
 
 
-def _coherent_candidates(spec: tuple[np.ndarray, int, int], fp_secret: bytes, k: int | None = None) -> list[tuple[float, float]]:
-    """The k best local maxima of the coherent sync score on the coarse grid, each refined on a
-    finer local grid (0.25 deg, 0.4 %)."""
+def _grid_peaks(grid: np.ndarray, k: int) -> np.ndarray:
+    """Indices (row, column) of the k highest local maxima of a score grid."""
     import cv2
 
-    k = N_CANDIDATES if k is None else k
-    sconj = _sync_spectra(fp_secret)[:COH_MIRRORS]
-    grid = _coherent_grid(spec, sconj, ANGLES, SCALES)
     g32 = np.where(np.isfinite(grid), grid, -1e9).astype(np.float32)
     peaks = (g32 == cv2.dilate(g32, np.ones((3, 3), np.uint8), borderType=cv2.BORDER_REPLICATE)) & np.isfinite(grid)
     idx = np.argwhere(peaks)
-    idx = idx[np.argsort(-grid[peaks])][:k]
+    return idx[np.argsort(-grid[peaks])][:k]
+
+
+def _coherent_candidates(spec: tuple[np.ndarray, int, int], fp_secret: bytes) -> list[tuple[float, float, float]]:
+    """Candidate geometries (angle, scale, aspect): the N_CANDIDATES best local maxima of the
+    coherent score over (scale, angle) and the N_ASPECT best over (scale, aspect) at angle 0,
+    each refined on a finer local grid."""
+    sconj = _sync_spectra(fp_secret)[:COH_MIRRORS]
     out = []
-    for si, ai in idx:
-        fa = ANGLES[ai] + REFINE_ANGLES
-        fs = SCALES[si] * REFINE_SCALES
-        g = _coherent_grid(spec, sconj, fa, fs)
+    for si, ai in _grid_peaks(_coherent_grid(spec, sconj, ANGLES, SCALES), N_CANDIDATES):
+        fa, fs = ANGLES[ai] + REFINE_ANGLES, SCALES[si] * REFINE_SCALES
+        bi, bj = np.unravel_index(np.argmax(_coherent_grid(spec, sconj, fa, fs)), (len(fs), len(fa)))
+        out.append((float(fa[bj]), float(fs[bi]), 1.0))
+    zeros = np.zeros(len(ASPECTS))
+    for si, ai in _grid_peaks(_coherent_grid(spec, sconj, zeros, SCALES, aspects=ASPECTS), N_ASPECT):
+        fa, fs = ASPECTS[ai] * REFINE_ASPECTS, SCALES[si] * REFINE_SCALES
+        g = _coherent_grid(spec, sconj, np.zeros(len(fa)), fs, aspects=fa)
         bi, bj = np.unravel_index(np.argmax(g), g.shape)
-        out.append((float(fa[bj]), float(fs[bi])))
+        out.append((0.0, float(fs[bi]), float(fa[bj])))
     return out
 
 
-def _fold(r: np.ndarray, angle: float, scale: float) -> np.ndarray | None:
-    """Warp the whitened image back to period T and fold it modulo T (the mean tile)."""
+def _fold(r: np.ndarray, angle: float, scale: float, aspect: float = 1.0) -> np.ndarray | None:
+    """Warp the whitened image back to period T and fold it modulo T (the mean tile).
+
+    The geometry maps tile coordinates x to image coordinates R(angle) diag(scale * aspect,
+    scale) x + c: a rotation, a scale and a horizontal stretch (an aspect-ratio change).
+    """
     import cv2
 
     h, w = r.shape
     th = math.radians(angle)
-    a = scale * np.array([[math.cos(th), -math.sin(th)], [math.sin(th), math.cos(th)]])
-    ow = int(math.ceil((abs(math.cos(th)) * w + abs(math.sin(th)) * h) / scale))
-    oh = int(math.ceil((abs(math.sin(th)) * w + abs(math.cos(th)) * h) / scale))
+    a = np.array([[math.cos(th), -math.sin(th)], [math.sin(th), math.cos(th)]]) @ np.diag([scale * aspect, scale])
+    inv = np.linalg.inv(a)
+    ext = np.abs(inv) @ np.array([w, h], float)  # bounding box of the image in tile coordinates
+    ow, oh = int(math.ceil(ext[0])), int(math.ceil(ext[1]))
     if min(ow, oh) < T:
         return None
-    if abs(angle) < 1e-9 and abs(scale - 1) < 1e-9:
+    if abs(angle) < 1e-9 and abs(scale - 1) < 1e-9 and abs(aspect - 1) < 1e-9:
         o, val = r, np.ones_like(r)
     elif abs(angle) < 1e-9:
         interp = cv2.INTER_AREA if scale > 1.2 else cv2.INTER_LINEAR
-        o = cv2.resize(r, (max(1, int(round(w / scale))), max(1, int(round(h / scale)))), interpolation=interp)
+        o = cv2.resize(r, (max(1, int(round(w / (scale * aspect)))), max(1, int(round(h / scale)))), interpolation=interp)
         val = np.ones_like(o)
     else:
         c_in = np.array([(w - 1) / 2, (h - 1) / 2])
@@ -564,11 +583,11 @@ def _t_to_p(t: float, n_tests: int) -> float:
     return float(min(1.0, student.sf(t, NSYNC - 1) * n_tests))
 
 
-def _evaluate(r: np.ndarray, mat: _Material, angle: float, scale: float):
+def _evaluate(r: np.ndarray, mat: _Material, angle: float, scale: float, aspect: float = 1.0):
     """The sync t statistic at one geometry, plain and mirrored (folding the mirrored image at
     -angle equals mirroring this fold up to a cyclic shift, which the correlation absorbs: one
-    warp serves both). Returns the better (t, chips, angle, scale, flipped), or None."""
-    fd0 = _fold(r, angle, scale)
+    warp serves both). Returns the better (t, chips, angle, scale, flipped, aspect), or None."""
+    fd0 = _fold(r, angle, scale, aspect)
     if fd0 is None:
         return None
     best = None
@@ -578,14 +597,17 @@ def _evaluate(r: np.ndarray, mat: _Material, angle: float, scale: float):
         chips = _chips(fd, py, px)
         t = _sync_t(chips, mat)
         if best is None or t > best[0]:
-            best = (t, chips, angle, scale, flipped)
+            best = (t, chips, angle, scale, flipped, aspect)
     return best
 
 
 def search_tests() -> int:
     """Hypotheses the geometric search stands for in its Bonferroni count: every coarse and
-    refinement geometry the coherent score ranks, times the cyclic shifts, times the mirror."""
-    return (len(ANGLES) * len(SCALES) + N_CANDIDATES * len(REFINE_ANGLES) * len(REFINE_SCALES)) * 2 * T * T
+    refinement geometry the coherent score ranks (rotation and aspect grids), times the cyclic
+    shifts, times the mirror."""
+    rot = len(ANGLES) * len(SCALES) + N_CANDIDATES * len(REFINE_ANGLES) * len(REFINE_SCALES)
+    asp = len(ASPECTS) * len(SCALES) + N_ASPECT * len(REFINE_ASPECTS) * len(REFINE_SCALES)
+    return (rot + asp) * 2 * T * T
 
 
 def _synchronise(r: np.ndarray, mat: _Material, fp: bytes, fpr: float):
@@ -599,8 +621,8 @@ def _synchronise(r: np.ndarray, mat: _Material, fp: bytes, fpr: float):
         return ident, min(1.0, 2 * p_id), "identity", 1, None
     best, p_s, tried = None, 1.0, 1
     spec = _complex_spectrum(r)
-    for angle, scale in _coherent_candidates(spec, fp):
-        ev = _evaluate(r, mat, angle, scale)
+    for angle, scale, aspect in _coherent_candidates(spec, fp):
+        ev = _evaluate(r, mat, angle, scale, aspect)
         tried += 1
         if ev is not None and (best is None or ev[0] > best[0]):
             best = ev
@@ -631,14 +653,14 @@ def _refine(r: np.ndarray, mat: _Material, fp: bytes, best: tuple, spec) -> tupl
     screenshot's crop), then small steps on the t statistic itself."""
     spec = _complex_spectrum(r) if spec is None else spec
     fa, fs = best[2] + PAYLOAD_ANGLES, best[3] * PAYLOAD_SCALES
-    g = _coherent_grid(spec, _sync_spectra(fp)[:1], fa, fs)
+    g = _coherent_grid(spec, _sync_spectra(fp)[:1], fa, fs, aspects=np.full(len(fa), best[5]))
     bi, bj = np.unravel_index(np.argmax(g), g.shape)
-    ev = _evaluate(r, mat, float(fa[bj]), float(fs[bi]))
+    ev = _evaluate(r, mat, float(fa[bj]), float(fs[bi]), best[5])
     if ev is not None and ev[0] > best[0]:
         best = ev
     for step_a, step_s in ((0.12, 0.002), (0.06, 0.001)):
         for da, ds in ((-step_a, 0), (step_a, 0), (0, -step_s), (0, step_s)):
-            ev = _evaluate(r, mat, best[2] + da, best[3] * (1 + ds))
+            ev = _evaluate(r, mat, best[2] + da, best[3] * (1 + ds), best[5])
             if ev is not None and ev[0] > best[0]:
                 best = ev
     return best
@@ -676,9 +698,9 @@ def detect(rgb: np.ndarray, key, fpr: float = 1e-6) -> Detection:
     if not dec.ok:  # read again at a refined geometry (the p-value stays the decision's)
         best = _refine(r, mat, fp, best, spec)
         dec, how = _decode_payload(best[1], mat)
-    t, chips, angle, scale, flipped = best
+    t, chips, angle, scale, flipped, aspect = best
     bits = np.unpackbits(np.frombuffer(dec.data, np.uint8))
     detected = p <= fpr
     return Detection(detected=detected, p_value=p, z=t, message=dec.data if (detected and dec.ok) else None,
                      bits=bits, corrected=dec.corrected, ecc_ok=dec.ok, angle=angle, scale=scale, flipped=flipped,
-                     details={"sync": stage, "candidates": tried, "payload_decoded_by": how})
+                     aspect=aspect, details={"sync": stage, "candidates": tried, "payload_decoded_by": how})
