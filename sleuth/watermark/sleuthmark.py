@@ -69,7 +69,10 @@ CANON = 256  # canonical short side
 T = 32  # tile period (canonical px)
 CHIP = 2  # chip size (canonical px)
 NCHIP = (T // CHIP) ** 2  # 256 chips per tile
-NSYNC = NCHIP - ecc.CODED_BITS  # 128 sync chips
+NSYNC = NCHIP - ecc.CODED_BITS  # 128 sync chips (64-bit payload)
+# payload bits -> sync chips; the rest of the tile's 256 chips carry the BCH-coded payload
+# (data + 64 parity bits): 64 bits = 128 sync + 128 coded, 128 bits = 64 sync + 192 coded
+LAYOUTS = {64: NSYNC, 128: NCHIP - 128 - ecc.PARITY_BITS}
 SMOOTH_SIGMA = 0.7  # circular smoothing of the chip pattern (canonical px)
 TARGET_PSNR = 40.5
 MIN_SIDE = 256  # embedding needs at least this short side
@@ -108,11 +111,17 @@ class Detection:
 
 @dataclass(frozen=True)
 class _Material:
-    perm: np.ndarray  # chip index permutation: first NSYNC -> sync, rest -> payload bit i
+    perm: np.ndarray  # chip index permutation: first nsync -> sync, rest -> coded payload bit i
     pn: np.ndarray  # +-1 per chip
-    whiten: np.ndarray  # 128 bits XOR-ed onto the coded payload
+    whiten: np.ndarray  # bits XOR-ed onto the coded payload
     sync_tile: np.ndarray  # T x T float, sync chips only, smoothed
     sync_fft_conj: np.ndarray
+    nsync: int = NSYNC
+    sync_spec: np.ndarray | None = None  # conj(DFT) of the sync tile, plain and mirrored (2 x T*T)
+
+    @property
+    def data_bytes(self) -> int:
+        return (NCHIP - self.nsync - ecc.PARITY_BITS) // 8
 
 
 def _smooth_circular(tile: np.ndarray, sigma: float) -> np.ndarray:
@@ -127,28 +136,35 @@ def _chips_to_tile(chips: np.ndarray) -> np.ndarray:
 
 
 @lru_cache(maxsize=16)
-def _material_cached(fp_secret: bytes) -> _Material:
+def _material_cached(fp_secret: bytes, nsync: int = NSYNC) -> _Material:
     rng = np.random.default_rng(int.from_bytes(fp_secret[:32], "big"))
     perm = rng.permutation(NCHIP)
     pn = rng.choice(np.array([-1.0, 1.0]), NCHIP)
-    whiten = rng.integers(0, 2, ecc.CODED_BITS).astype(np.uint8)
+    whiten = rng.integers(0, 2, NCHIP - nsync).astype(np.uint8)
     chips = np.zeros(NCHIP)
-    chips[perm[:NSYNC]] = pn[perm[:NSYNC]]
+    chips[perm[:nsync]] = pn[perm[:nsync]]
     sync = _chips_to_tile(chips)
     sync -= sync.mean()
-    return _Material(perm, pn, whiten, sync, np.conj(np.fft.fft2(sync)))
+    spec = np.stack([np.conj(np.fft.fft2(sync)).ravel(),
+                     np.conj(np.fft.fft2(np.ascontiguousarray(sync[:, ::-1]))).ravel()]).astype(np.complex64)
+    return _Material(perm, pn, whiten, sync, np.conj(np.fft.fft2(sync)), nsync, spec)
 
 
-def _material(key: WatermarkKey) -> _Material:
-    return _material_cached(key.derive("sleuthmark/tile", 32))
+def _material(key: WatermarkKey, bits: int = 64) -> _Material:
+    """The key's tile material for a payload of ``bits`` (64 or 128; each its own derivation,
+    so a mark of one length never synchronises as the other)."""
+    if bits not in LAYOUTS:
+        raise UsageError(f"--bits must be 64 or 128, got {bits}")
+    label = "sleuthmark/tile" if bits == 64 else f"sleuthmark/tile/{bits}"
+    return _material_cached(key.derive(label, 32), LAYOUTS[bits])
 
 
 def _signs(mat: _Material, coded: np.ndarray) -> np.ndarray:
     """+-1 per chip: the sync sequence on sync chips, pn * (whitened coded bit) on payload chips."""
     chips = np.zeros(NCHIP)
-    chips[mat.perm[:NSYNC]] = mat.pn[mat.perm[:NSYNC]]
+    chips[mat.perm[:mat.nsync]] = mat.pn[mat.perm[:mat.nsync]]
     bits = (coded ^ mat.whiten).astype(float) * 2 - 1
-    pay = mat.perm[NSYNC:]
+    pay = mat.perm[mat.nsync:]
     chips[pay] = mat.pn[pay] * bits
     return chips
 
@@ -202,7 +218,8 @@ def _identity_chips(rgb_f: np.ndarray) -> np.ndarray:
 
 
 def embed(rgb: np.ndarray, key, payload: bytes, strength: float = 1.0) -> np.ndarray:
-    """Return the marked RGB uint8 image (same size). ``payload``: 8 bytes.
+    """Return the marked RGB uint8 image (same size). ``payload``: 8 bytes (the 64-bit layout)
+    or 16 bytes (the 128-bit layout: half the sync chips, so a weaker, separately measured mark).
 
     Informed embedding (improved spread spectrum): the decoder's chip values of the *unmarked*
     image (host interference) are measured first; a first pass with equal chip amplitudes
@@ -216,7 +233,9 @@ def embed(rgb: np.ndarray, key, payload: bytes, strength: float = 1.0) -> np.nda
         raise UsageError(f"image too small for the payload: {w}x{h}, sleuth's mark needs a short side of at least {MIN_SIDE} px")
     if not (0.05 <= strength <= 8):
         raise UsageError(f"--strength must be between 0.05 and 8, got {strength}")
-    mat = _material(key)
+    if len(payload) * 8 not in LAYOUTS:
+        raise UsageError(f"payload must be 8 or 16 bytes (64 or 128 bits), got {len(payload)}")
+    mat = _material(key, len(payload) * 8)
     signs = _signs(mat, ecc.encode(payload))
     rgb_f = rgb.astype(np.float32)
     mask = _texture_mask(luma(rgb))
@@ -315,14 +334,6 @@ def _complex_spectrum(r: np.ndarray) -> tuple[np.ndarray, int, int]:
     return np.ascontiguousarray(f).view(np.float32).reshape(ph, pw, 2), ph, pw
 
 
-@lru_cache(maxsize=16)
-def _sync_spectra(fp_secret: bytes) -> np.ndarray:
-    """conj(DFT) of the sync tile, plain and mirrored (2 x T*T)."""
-    mat = _material_cached(fp_secret)
-    return np.stack([np.conj(np.fft.fft2(mat.sync_tile)).ravel(),
-                     np.conj(np.fft.fft2(np.ascontiguousarray(mat.sync_tile[:, ::-1]))).ravel()]).astype(np.complex64)
-
-
 @lru_cache(maxsize=4096)
 def _lattice_plan(sc: float, band: tuple[float, float]):
     """Lattice points of one scale inside the band, sorted by tile frequency, with where each
@@ -407,11 +418,11 @@ def _grid_peaks(grid: np.ndarray, k: int) -> np.ndarray:
     return idx[np.argsort(-grid[peaks])][:k]
 
 
-def _coherent_candidates(spec: tuple[np.ndarray, int, int], fp_secret: bytes) -> list[tuple[float, float, float]]:
+def _coherent_candidates(spec: tuple[np.ndarray, int, int], mat: _Material) -> list[tuple[float, float, float]]:
     """Candidate geometries (angle, scale, aspect): the N_CANDIDATES best local maxima of the
     coherent score over (scale, angle) and the N_ASPECT best over (scale, aspect) at angle 0,
     each refined on a finer local grid."""
-    sconj = _sync_spectra(fp_secret)[:COH_MIRRORS]
+    sconj = mat.sync_spec[:COH_MIRRORS]
     out = []
     for si, ai in _grid_peaks(_coherent_grid(spec, sconj, ANGLES, SCALES), N_CANDIDATES):
         fa, fs = ANGLES[ai] + REFINE_ANGLES, SCALES[si] * REFINE_SCALES
@@ -486,10 +497,10 @@ def _sync_t(chips: np.ndarray, mat: _Material) -> float:
     """One-sample t statistic of chip * pn over the sync chips (normalised correlation).
 
     Under no mark the products have mean 0 whatever the host's texture or periodic content,
-    so the statistic is Student-t with NSYNC - 1 degrees of freedom; it is scale-free and
+    so the statistic is Student-t with nsync - 1 degrees of freedom; it is scale-free and
     does not saturate when the mark is strong (no self-noise from the mark's side lobes).
     """
-    sync = mat.perm[:NSYNC]
+    sync = mat.perm[:mat.nsync]
     x = chips[sync] * mat.pn[sync]
     sd = x.std(ddof=1)
     return float(x.mean() / (sd / math.sqrt(len(x)) + 1e-12))
@@ -518,7 +529,7 @@ def _chips(fd: np.ndarray, dy: float, dx: float) -> np.ndarray:
 
 def _payload_soft(chips: np.ndarray, mat: _Material) -> np.ndarray:
     """Soft values of the 128 coded bits (positive = 1 after un-whitening)."""
-    pay = mat.perm[NSYNC:]
+    pay = mat.perm[mat.nsync:]
     soft = chips[pay] * mat.pn[pay]
     return np.where(mat.whiten == 1, -soft, soft)
 
@@ -559,7 +570,7 @@ def _equalised_payload_soft(chips: np.ndarray, mat: _Material) -> np.ndarray:
     numpy.ndarray
         128 soft values (positive = 1 after un-whitening), as :func:`_payload_soft`.
     """
-    sync, pay = mat.perm[:NSYNC], mat.perm[NSYNC:]
+    sync, pay = mat.perm[:mat.nsync], mat.perm[mat.nsync:]
     y = chips / (np.std(chips) + 1e-12)
     x = np.zeros(NCHIP)
     x[sync] = mat.pn[sync]
@@ -576,11 +587,11 @@ def _equalised_payload_soft(chips: np.ndarray, mat: _Material) -> np.ndarray:
     return np.where(mat.whiten == 1, -soft, soft)
 
 
-def _t_to_p(t: float, n_tests: int) -> float:
+def _t_to_p(t: float, n_tests: int, dof: int = NSYNC - 1) -> float:
     """Bonferroni-corrected one-sided p-value of the sync t statistic."""
     from scipy.stats import t as student
 
-    return float(min(1.0, student.sf(t, NSYNC - 1) * n_tests))
+    return float(min(1.0, student.sf(t, dof) * n_tests))
 
 
 def _evaluate(r: np.ndarray, mat: _Material, angle: float, scale: float, aspect: float = 1.0):
@@ -610,24 +621,24 @@ def search_tests() -> int:
     return (rot + asp) * 2 * T * T
 
 
-def _synchronise(r: np.ndarray, mat: _Material, fp: bytes, fpr: float):
+def _synchronise(r: np.ndarray, mat: _Material, fpr: float):
     """Two stages, each at half the false-positive budget: the identity geometry (no search:
     2 x T x T hypotheses), then, unless the identity already decides at ``fpr``, the coherent
     search's candidates (counted as :func:`search_tests`). Returns (best, p, stage, tried, spectrum
     or None when the search did not run)."""
     ident = _evaluate(r, mat, 0.0, 1.0)
-    p_id = _t_to_p(ident[0], 2 * T * T) if ident is not None else 1.0
+    p_id = _t_to_p(ident[0], 2 * T * T, mat.nsync - 1) if ident is not None else 1.0
     if 2 * p_id <= fpr:
         return ident, min(1.0, 2 * p_id), "identity", 1, None
     best, p_s, tried = None, 1.0, 1
     spec = _complex_spectrum(r)
-    for angle, scale, aspect in _coherent_candidates(spec, fp):
+    for angle, scale, aspect in _coherent_candidates(spec, mat):
         ev = _evaluate(r, mat, angle, scale, aspect)
         tried += 1
         if ev is not None and (best is None or ev[0] > best[0]):
             best = ev
     if best is not None:
-        p_s = _t_to_p(best[0], search_tests())
+        p_s = _t_to_p(best[0], search_tests(), mat.nsync - 1)
     if ident is None and best is None:
         return None, 1.0, "none", tried, spec
     if best is None or (ident is not None and p_id <= p_s):
@@ -638,22 +649,22 @@ def _synchronise(r: np.ndarray, mat: _Material, fp: bytes, fpr: float):
 def _decode_payload(chips: np.ndarray, mat: _Material) -> tuple[ecc.Decoded, str]:
     """Chase-II decoding of the chips as read; when that fails, of the equalised chips
     (inter-chip interference from blur or resampling), accepted within EQ_MAX_CORRECTED."""
-    dec = ecc.decode_soft(_payload_soft(chips, mat))
+    dec = ecc.decode_soft(_payload_soft(chips, mat), data_bytes=mat.data_bytes)
     if dec.ok:
         return dec, "plain"
-    eq = ecc.decode_soft(_equalised_payload_soft(chips, mat))
+    eq = ecc.decode_soft(_equalised_payload_soft(chips, mat), data_bytes=mat.data_bytes)
     if eq.ok and eq.corrected <= EQ_MAX_CORRECTED:
         return eq, "equalised"
     return dec, "none"
 
 
-def _refine(r: np.ndarray, mat: _Material, fp: bytes, best: tuple, spec) -> tuple:
+def _refine(r: np.ndarray, mat: _Material, best: tuple, spec) -> tuple:
     """A finer geometry for reading the payload: the coherent score's best point near the
     decided geometry (an identity decision can be a few per cent off in scale, after a
     screenshot's crop), then small steps on the t statistic itself."""
     spec = _complex_spectrum(r) if spec is None else spec
     fa, fs = best[2] + PAYLOAD_ANGLES, best[3] * PAYLOAD_SCALES
-    g = _coherent_grid(spec, _sync_spectra(fp)[:1], fa, fs, aspects=np.full(len(fa), best[5]))
+    g = _coherent_grid(spec, mat.sync_spec[:1], fa, fs, aspects=np.full(len(fa), best[5]))
     bi, bj = np.unravel_index(np.argmax(g), g.shape)
     ev = _evaluate(r, mat, float(fa[bj]), float(fs[bi]), best[5])
     if ev is not None and ev[0] > best[0]:
@@ -666,7 +677,7 @@ def _refine(r: np.ndarray, mat: _Material, fp: bytes, best: tuple, spec) -> tupl
     return best
 
 
-def detect(rgb: np.ndarray, key, fpr: float = 1e-6) -> Detection:
+def detect(rgb: np.ndarray, key, fpr: float = 1e-6, bits: int = 64) -> Detection:
     """Zero-bit detection (p-value, decision at ``fpr``) and payload decoding.
 
     Parameters
@@ -678,6 +689,8 @@ def detect(rgb: np.ndarray, key, fpr: float = 1e-6) -> Detection:
     fpr : float
         False-positive rate of the decision ``p_value <= fpr``; also ends the search early when
         the identity geometry alone decides (the p-value is then that stage's, an upper bound).
+    bits : int
+        Payload length the image was marked with (64 or 128).
 
     Returns
     -------
@@ -688,15 +701,14 @@ def detect(rgb: np.ndarray, key, fpr: float = 1e-6) -> Detection:
     h, w = rgb.shape[:2]
     if min(h, w) < MIN_DECODE_SIDE:
         raise UsageError(f"image too small to verify: {w}x{h} (needs a short side of at least {MIN_DECODE_SIDE} px)")
-    mat = _material(key)
+    mat = _material(key, bits)
     r = _canonical_whitened(rgb)
-    fp = key.derive("sleuthmark/tile", 32)
-    best, p, stage, tried, spec = _synchronise(r, mat, fp, fpr)
+    best, p, stage, tried, spec = _synchronise(r, mat, fpr)
     if best is None:
         return Detection(False, 1.0, 0.0, None, None, -1, False)
     dec, how = _decode_payload(best[1], mat)
     if not dec.ok:  # read again at a refined geometry (the p-value stays the decision's)
-        best = _refine(r, mat, fp, best, spec)
+        best = _refine(r, mat, best, spec)
         dec, how = _decode_payload(best[1], mat)
     t, chips, angle, scale, flipped, aspect = best
     bits = np.unpackbits(np.frombuffer(dec.data, np.uint8))
