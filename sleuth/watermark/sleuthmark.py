@@ -84,6 +84,7 @@ N_CANDIDATES = 5
 REFINE_ANGLES = np.arange(-0.75, 0.76, 0.25)  # local grid around each coarse peak
 REFINE_SCALES = np.exp(np.arange(-0.012, 0.0121, 0.004))
 ASPECTS = np.exp(np.arange(math.log(0.75), math.log(1.34), 0.015))  # horizontal stretch searched at angle 0
+ASPECT_SCALES = SCALES[(SCALES > 0.72) & (SCALES < 1.4)]  # scales searched with a stretch (no large crop at once)
 N_ASPECT = 3
 REFINE_ASPECTS = np.exp(np.arange(-0.012, 0.0121, 0.004))
 COH_MIRRORS = 1
@@ -429,8 +430,8 @@ def _coherent_candidates(spec: tuple[np.ndarray, int, int], mat: _Material) -> l
         bi, bj = np.unravel_index(np.argmax(_coherent_grid(spec, sconj, fa, fs)), (len(fs), len(fa)))
         out.append((float(fa[bj]), float(fs[bi]), 1.0))
     zeros = np.zeros(len(ASPECTS))
-    for si, ai in _grid_peaks(_coherent_grid(spec, sconj, zeros, SCALES, aspects=ASPECTS), N_ASPECT):
-        fa, fs = ASPECTS[ai] * REFINE_ASPECTS, SCALES[si] * REFINE_SCALES
+    for si, ai in _grid_peaks(_coherent_grid(spec, sconj, zeros, ASPECT_SCALES, aspects=ASPECTS), N_ASPECT):
+        fa, fs = ASPECTS[ai] * REFINE_ASPECTS, ASPECT_SCALES[si] * REFINE_SCALES
         g = _coherent_grid(spec, sconj, np.zeros(len(fa)), fs, aspects=fa)
         bi, bj = np.unravel_index(np.argmax(g), g.shape)
         out.append((0.0, float(fs[bi]), float(fa[bj])))
@@ -542,11 +543,21 @@ EQ_ITER = 4
 EQ_MAX_CORRECTED = 5
 
 
+@lru_cache(maxsize=1)
+def _grid_index() -> tuple[np.ndarray, np.ndarray]:
+    """Index maps of the 16 x 16 chip grid: (256 x (2r+1)^2) circular neighbourhood shifts, and
+    (256 x 256) circulant positions, so that rolls become one fancy-indexing each."""
+    n = T // CHIP
+    iy, ix = np.divmod(np.arange(NCHIP), n)
+    r = range(-EQ_RADIUS, EQ_RADIUS + 1)
+    shifts = np.stack([((iy - dy) % n) * n + (ix - dx) % n for dy in r for dx in r], axis=1)
+    circ = ((iy[:, None] - iy[None, :]) % n) * n + (ix[:, None] - ix[None, :]) % n
+    return shifts, circ
+
+
 def _shifts(x: np.ndarray) -> np.ndarray:
     """The circular neighbourhood shifts of a 16 x 16 chip grid, as columns (256 x (2r+1)^2)."""
-    g = x.reshape(T // CHIP, T // CHIP)
-    r = range(-EQ_RADIUS, EQ_RADIUS + 1)
-    return np.stack([np.roll(g, (dy, dx), axis=(0, 1)).ravel() for dy in r for dx in r], axis=1)
+    return x[_grid_index()[0]]
 
 
 def _equalised_payload_soft(chips: np.ndarray, mat: _Material) -> np.ndarray:
@@ -580,7 +591,7 @@ def _equalised_payload_soft(chips: np.ndarray, mat: _Material) -> np.ndarray:
     for _ in range(EQ_ITER):
         h, *_ = np.linalg.lstsq(_shifts(x), y, rcond=None)
         g0 = (basis @ h).reshape(T // CHIP, T // CHIP)  # kernel image around chip 0
-        op = np.stack([np.roll(g0, divmod(j, T // CHIP), axis=(0, 1)).ravel() for j in range(NCHIP)], axis=1)
+        op = g0.ravel()[_grid_index()[1]]  # column j: the kernel centred on chip j
         xp, *_ = np.linalg.lstsq(op[:, pay], y - op[:, sync] @ mat.pn[sync], rcond=None)
         x[pay] = np.where(xp >= 0, 1.0, -1.0)
     soft = xp * mat.pn[pay]
@@ -617,7 +628,7 @@ def search_tests() -> int:
     refinement geometry the coherent score ranks (rotation and aspect grids), times the cyclic
     shifts, times the mirror."""
     rot = len(ANGLES) * len(SCALES) + N_CANDIDATES * len(REFINE_ANGLES) * len(REFINE_SCALES)
-    asp = len(ASPECTS) * len(SCALES) + N_ASPECT * len(REFINE_ASPECTS) * len(REFINE_SCALES)
+    asp = len(ASPECTS) * len(ASPECT_SCALES) + N_ASPECT * len(REFINE_ASPECTS) * len(REFINE_SCALES)
     return (rot + asp) * 2 * T * T
 
 
@@ -646,12 +657,13 @@ def _synchronise(r: np.ndarray, mat: _Material, fpr: float):
     return best, min(1.0, 2 * p_s), "search", tried, spec
 
 
-def _decode_payload(chips: np.ndarray, mat: _Material) -> tuple[ecc.Decoded, str]:
-    """Chase-II decoding of the chips as read; when that fails, of the equalised chips
-    (inter-chip interference from blur or resampling), accepted within EQ_MAX_CORRECTED."""
+def _decode_payload(chips: np.ndarray, mat: _Material, equalise: bool = True) -> tuple[ecc.Decoded, str]:
+    """Chase-II decoding of the chips as read; when that fails (and ``equalise``), of the
+    equalised chips (inter-chip interference from blur or resampling), accepted within
+    EQ_MAX_CORRECTED."""
     dec = ecc.decode_soft(_payload_soft(chips, mat), data_bytes=mat.data_bytes)
-    if dec.ok:
-        return dec, "plain"
+    if dec.ok or not equalise:
+        return dec, "plain" if dec.ok else "none"
     eq = ecc.decode_soft(_equalised_payload_soft(chips, mat), data_bytes=mat.data_bytes)
     if eq.ok and eq.corrected <= EQ_MAX_CORRECTED:
         return eq, "equalised"
@@ -706,13 +718,15 @@ def detect(rgb: np.ndarray, key, fpr: float = 1e-6, bits: int = 64) -> Detection
     best, p, stage, tried, spec = _synchronise(r, mat, fpr)
     if best is None:
         return Detection(False, 1.0, 0.0, None, None, -1, False)
-    dec, how = _decode_payload(best[1], mat)
-    if not dec.ok:  # read again at a refined geometry (the p-value stays the decision's)
+    detected = p <= fpr
+    # without a detection only the plain read is made (its bits serve bit-accuracy statistics;
+    # no message is reported), so an unmarked image costs no refinement or equalisation
+    dec, how = _decode_payload(best[1], mat, equalise=detected)
+    if detected and not dec.ok:  # read again at a refined geometry (the p-value stays the decision's)
         best = _refine(r, mat, best, spec)
         dec, how = _decode_payload(best[1], mat)
     t, chips, angle, scale, flipped, aspect = best
     bits = np.unpackbits(np.frombuffer(dec.data, np.uint8))
-    detected = p <= fpr
     return Detection(detected=detected, p_value=p, z=t, message=dec.data if (detected and dec.ok) else None,
                      bits=bits, corrected=dec.corrected, ecc_ok=dec.ok, angle=angle, scale=scale, flipped=flipped,
                      aspect=aspect, details={"sync": stage, "candidates": tried, "payload_decoded_by": how})
