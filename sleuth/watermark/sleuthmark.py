@@ -7,7 +7,7 @@ Design (CPU only, no learned weights)
 * **Periodic tile.** A key-derived T x T tile (T = 32 canonical px, 16 x 16 chips of 2 x 2 px,
   circularly smoothed) repeats over the whole canonical image: 128 chips carry a pseudo-random
   *sync* sequence, the other 128 the BCH-coded payload (64 data + 64 parity bits, one chip
-  each, key-whitened, key-permuted). Periodicity turns any crop into a cyclic shift of the tile
+  each, key-whitened, key-permuted; see *Layouts* for 128 bits). Periodicity turns any crop into a cyclic shift of the tile
   (found by one 32 x 32 FFT correlation) and lets all tiles add up coherently ("folding").
 * **Embedding.** The tiled pattern is rendered at canonical scale, upsampled (bilinear) to full
   resolution, weighted by a texture mask (local activity ** 0.5, clipped to [0.5, 2]) and added
@@ -17,26 +17,43 @@ Design (CPU only, no learned weights)
   first and the per-chip amplitudes are set so that every chip reaches the same margin at the
   same energy, instead of fighting host texture that happens to anti-correlate.
 * **Decoder whitening.** High-pass (minus a sigma 2.5 blur) divided by local activity ** 1.5.
-* **Synchronisation.** A periodic mark puts its energy on a lattice of frequencies. The decoder
-  takes the FFT magnitude of the periodic component (Moisan) of a 256 x 256 window, normalises
-  it by its local mean and scores every (angle, scale) on a grid (-17..17 deg in 1 deg, scale
-  0.6..2.4 in 1.5 % steps: crops up to 50 %, rotations with or without canvas growth) by a
-  matched filter over the lattice points, sum(w e) / sqrt(sum w^2), whose weights w are the
-  mark's expected magnitude there: the key's own sync-tile spectrum plus the mean payload
-  power, times the bilinear-upsampling response (best of plain and mirrored weights; a host's
-  own periodic lattice rarely matches the key's pattern). The 5 best local maxima are refined (0.25 deg, 0.4 %),
-  the identity is always added, and each candidate is tried plain and mirrored (flip).
-* **Detection.** For a candidate the whitened image is warped back to period T, folded modulo T,
-  correlated with the sync tile; at the (sub-pixel) peak the 128 sync chips are read and the
-  one-sample t statistic of chip * pn is taken. Without a mark it is Student-t (127 dof)
-  whatever the host texture; ``p_value`` is its tail times the number of shifts x candidates x
-  mirrors tested (Bonferroni), so p <= fpr is a decision at that false-positive rate.
-* **Payload.** Payload chips read at the same peak, un-whitened, Chase-II soft BCH decoding
-  (:mod:`sleuth.watermark.ecc`); when that fails, the chips are equalised first (inter-chip
-  interference from blur or resampling: a small kernel fitted on the known sync chips, their
-  interference subtracted, the payload solved by least squares) and decoded again, accepted
-  only with at most EQ_MAX_CORRECTED corrections. A message is reported only when detection
-  fires.
+* **Synchronisation (coherent lattice search).** Folding the image at a geometry (rotation,
+  scale, horizontal stretch) and correlating the mean tile with the sync tile is, in the Fourier
+  domain, sampling the image spectrum on the geometry's rotated, scaled lattice of tile
+  frequencies (aliases summed), multiplying by the sync tile's conjugate spectrum and taking
+  one 32 x 32 inverse FFT, which gives the correlation at every cyclic shift at once. The
+  decoder computes one 2x zero-padded FFT of the whitened canonical image (at most 512 px a
+  side, its centre at the origin so that lattice peaks keep a flat phase under bilinear
+  interpolation), divides it by its local rms (unit-variance noise without a mark) and scores
+  every geometry of two coarse grids by the maximum correlation over shifts: rotation x scale
+  (-17..17 deg in 1 deg, 0.6..2.4 in 1.5 % steps: crops to 50 %, rotations with or without
+  canvas growth) and, at angle 0, horizontal stretch x scale (0.75..1.33, scales 0.72..1.4:
+  aspect-ratio changes). The N_CANDIDATES and N_ASPECT best local maxima are refined on local
+  grids (0.25 deg, 0.4 %). Unlike a magnitude-only lattice search, this uses the key's phases,
+  so a weak mark's true geometry ranks first instead of among the host's own peaks.
+* **Detection (two stages, honest count).** For a geometry the whitened image is warped back
+  to period T, folded modulo T, correlated with the sync tile; at the (sub-pixel) peak the
+  sync chips are read and the one-sample t statistic of chip * pn is taken. Without a mark it
+  is Student-t (nsync - 1 dof) whatever the host texture. Stage 1 tests the identity geometry
+  (2 x T x T hypotheses: shifts x mirror); stage 2 the search's candidates, whose Bonferroni
+  count is every geometry the coherent score ranked (coarse and refinement grids) x shifts x
+  mirror (:func:`search_tests`), because the candidates are chosen by the same correlation the
+  t statistic measures. Each stage gets half the false-positive budget: p = 2 min(p1, p2).
+  When the identity alone decides at the requested fpr the search is skipped (its p-value is
+  then an upper bound); a mirrored image is checked at every candidate, the search itself
+  assumes no mirror.
+* **Payload.** Payload chips read at the decided geometry, un-whitened, Chase-II soft BCH
+  decoding (:mod:`sleuth.watermark.ecc`). Only when that fails (and the mark is detected):
+  the skipped search is run, the geometry refined (local coherent grid, then small steps on
+  t), and the chips equalised (inter-chip interference from blur or resampling: a small
+  kernel fitted on the known sync chips, their interference subtracted, the payload solved by
+  least squares), accepted only with at most EQ_MAX_CORRECTED corrections. A message is
+  reported only when detection fires.
+* **Layouts.** 64 bits: 128 sync + 128 coded chips (64 data + 64 BCH parity). 128 bits
+  (``bits=128``): 64 sync + 192 coded chips (128 data + the same 64 parity), derived from the
+  key under its own label; half the sync chips make detection weaker (t grows with the square
+  root of the sync count), which its own benchmark table measures. Verify must be told the
+  layout (``--bits``).
 
 Choices that were compared on bench photos before being kept (the measurements are in the git
 history of this docstring and in docs/benchmarks.md; no threshold is fitted, p-values are analytic):
@@ -49,9 +66,17 @@ history of this docstring and in docs/benchmarks.md; no threshold is fitted, p-v
   more syncs found after crops); an autocorrelation search did worse (ridges from edges);
 * key-weighted lattice search instead of the plain excess sum, with the same candidates and
   Bonferroni count: more crops and rotations synchronised, null rate unchanged;
+* the coherent (phase) lattice search instead of that magnitude search, even though its
+  honest Bonferroni count is about 900 times larger (every ranked geometry): on development
+  photos (aigen_modern real, not the benchmark's) the magnitude search ranked the true
+  geometry of missed crops and rotations in the tens to hundreds, the coherent one first;
+  choosing the geometry on half the sync chips and testing on the other half (a count of
+  candidates only) detected fewer;
 * informed embedding: fewer clean payload failures and a higher clean t;
-* speed: the lattice search costs one 256 x 256 FFT and about a million interpolated samples,
-  where a brute-force warp search at the accuracy folding needs would take thousands of warps.
+* speed: the search costs one padded FFT, about two million interpolated spectrum samples and
+  some 5,500 32 x 32 inverse FFTs, where a brute-force warp search at the accuracy folding needs
+  would take thousands of warps; a clean image decides at the identity and reads its payload
+  there without any of it.
 """
 from __future__ import annotations
 
@@ -722,6 +747,13 @@ def detect(rgb: np.ndarray, key, fpr: float = 1e-6, bits: int = 64) -> Detection
     # without a detection only the plain read is made (its bits serve bit-accuracy statistics;
     # no message is reported), so an unmarked image costs no refinement or equalisation
     dec, how = _decode_payload(best[1], mat, equalise=detected)
+    if detected and not dec.ok and spec is None:
+        # decided at the identity but unreadable there (an aspect change or crop can leave the
+        # identity fold partly coherent): run the search that was skipped; its p-value is the
+        # full two-stage one
+        best, p, stage, more, spec = _synchronise(r, mat, 0.0)
+        tried += more - 1
+        dec, how = _decode_payload(best[1], mat)
     if detected and not dec.ok:  # read again at a refined geometry (the p-value stays the decision's)
         best = _refine(r, mat, best, spec)
         dec, how = _decode_payload(best[1], mat)
