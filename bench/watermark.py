@@ -627,7 +627,9 @@ def own_part(args, n: int, riva_n: int, extra_n: int | None, cmd: str) -> list[s
                  f"{ref['embed s/MP']:.3f} s (ratio {sl['embed s/MP'] / ref['embed s/MP']:.2f}), clean decode {sl['decode s/MP']:.3f} vs "
                  f"{ref['decode s/MP']:.3f} s (ratio {sl['decode s/MP'] / ref['decode s/MP']:.2f}); decode of {SEARCH_TIMED} (the "
                  f"geometric search runs) {sl[sk]:.3f} vs {ref[sk]:.3f} s (ratio {sl[sk] / ref[sk]:.2f}).")
-    md = [f"Command: `{cmd}` ({elapsed / 60:.1f} min wall, one process per job, {args.jobs} job(s)).", "",
+    reduced = (f" Reduced run: {len(photos)} photos instead of the default 100 (the machine was shared); the full-size "
+               "run is the same command without `--n`." if len(photos) < 100 else "")
+    md = [f"Command: `{cmd}` ({elapsed / 60:.1f} min wall, one process per job, {args.jobs} job(s)).{reduced}", "",
           f"{len(photos)} real photos (Kodak24, Urban100, camera JPEGs, BSDS500; centre crop <= {MAX_SIDE} px, never resized), "
           f"each marked with its own key; every attack of `sleuth.attacks.SUITE` ({len(SUITE)} incl. `none`), seed = image index. "
           f"rivaGan on the {riva_n} smallest photos only (about 10 s per MP per call here). "
