@@ -36,6 +36,7 @@ class ScanOptions(BaseModel):
     watermark_keys: list[str] = Field(default_factory=list, description="Keys of sleuth's own mark to look for (never reported).")
     watermark_method: str = Field("sleuth", description="Own-mark method: sleuth, dwtDct, dwtDctSvd, rivaGan or trustmark.")
     watermark_fpr: float = Field(1e-6, gt=0, le=1, description="False-positive rate of the own-mark 'present' decision.")
+    watermark_bits: Literal[64, 128] = Field(64, description="Payload length sleuth's own mark was embedded with (64 or 128 bits).")
     known_watermark_fpr: float = Field(1e-6, gt=0, le=1, description="False-positive rate of the known-mark (SD/SDXL) decision.")
     known_watermark_trustmark_model: Optional[Path] = Field(None, description="TrustMark decoder ONNX file (default: the user's cache).")
     # AI-generated detection

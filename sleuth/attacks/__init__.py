@@ -21,8 +21,10 @@ Design
 The suite (``SUITE``, ordered) covers what issue 4 lists: JPEG 90/75/50, WebP 80, resize
 0.5/0.75/1.5 and down-then-up, crops keeping 90/75/50 % of each side (centre and off-centre),
 rotations of +-5 and +-15 degrees with and without crop, flip, Gaussian blur (sigma 1, 2),
-Gaussian noise (sigma 5, 10), brightness, contrast, saturation, gamma, a screenshot
-simulation (rescale + shift + re-encode) and 2-3 step combinations.
+Gaussian noise (sigma 5, 10), brightness, contrast, saturation, gamma, screenshot
+simulations (rescale + shift + re-encode; rescale + a flat border of 4-15 % per side +
+re-encode), aspect-ratio changes (width x 0.9, x 1.2), perspective (camera tilt: corners
+moved inwards by up to 3 % / 6 %) and 2-3 step combinations.
 
 Usage::
 
@@ -177,6 +179,46 @@ def screenshot(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return encode_decode(out, "JPEG", quality)
 
 
+def _perspective_coeffs(src: np.ndarray, dst: np.ndarray) -> list[float]:
+    """Pillow's 8 PERSPECTIVE coefficients mapping output points ``dst`` to input points ``src``."""
+    a = []
+    for (x, y), (u, v) in zip(dst, src, strict=True):
+        a.append([x, y, 1, 0, 0, 0, -u * x, -u * y])
+        a.append([0, 0, 0, x, y, 1, -v * x, -v * y])
+    return [float(c) for c in np.linalg.solve(np.asarray(a, float), src.reshape(-1).astype(float))]
+
+
+def perspective(img: np.ndarray, strength: float, rng: np.random.Generator) -> np.ndarray:
+    """A camera-tilt warp: each corner moves inwards by a seeded random fraction (up to
+    ``strength``) of the width and height; the same canvas, black outside the warped image."""
+    h, w = img.shape[:2]
+    src = np.array([[0, 0], [w, 0], [w, h], [0, h]], float)
+    frac = rng.uniform(0.0, strength, (4, 2))
+    sign = np.array([[1, 1], [-1, 1], [-1, -1], [1, -1]], float)
+    dst = src + sign * frac * np.array([w, h])
+    _note(corners=[[round(float(x), 1), round(float(y), 1)] for x, y in dst])
+    out = _pil(img).transform((w, h), Image.Transform.PERSPECTIVE, _perspective_coeffs(src, dst),
+                              resample=Image.Resampling.BICUBIC)
+    return _arr(out)
+
+
+def screenshot_border(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A screen capture of an image shown inside an application window: display rescale, a
+    flat border of random width on each side (window chrome, page background), re-encode."""
+    scale = float(rng.uniform(0.7, 1.25))
+    out = resize(img, scale)
+    h, w = out.shape[:2]
+    top, bottom = (int(v) for v in rng.integers(int(0.04 * h) + 1, int(0.15 * h) + 2, 2))
+    left, right = (int(v) for v in rng.integers(int(0.04 * w) + 1, int(0.15 * w) + 2, 2))
+    colour = rng.integers(0, 256, 3).astype(np.uint8)
+    quality = int(rng.integers(80, 96))
+    _note(scale=round(scale, 4), border=[top, right, bottom, left], colour=colour.tolist(), jpeg_quality=quality)
+    canvas = np.empty((h + top + bottom, w + left + right, 3), np.uint8)
+    canvas[:] = colour
+    canvas[top:top + h, left:left + w] = out
+    return encode_decode(canvas, "JPEG", quality)
+
+
 # ----------------------------------------------------------------------------- the suite
 
 def _a(name: str, family: str, fn: Callable[..., np.ndarray], level: float, **params: Any) -> Attack:
@@ -248,6 +290,13 @@ def _build() -> list[Attack]:
     for g in (0.7, 1.4):
         s.append(_a(f"gamma{g:g}", "gamma", lambda im, r, g=g: gamma(im, g), g, gamma=g))
     s.append(_a("screenshot", "screenshot", screenshot, 1, scale=(0.7, 1.25), shift=(1, 8), jpeg_quality=(80, 95)))
+    s.append(_a("screenshot_border", "screenshot", screenshot_border, 2, scale=(0.7, 1.25), border=(0.04, 0.15),
+                jpeg_quality=(80, 95)))
+    for f in (0.9, 1.2):
+        s.append(_a(f"aspect{f:g}", "aspect", lambda im, r, f=f: resize(im, (f, 1.0)), f, width_factor=f))
+    for st in (0.03, 0.06):
+        s.append(_a(f"perspective{round(st * 100)}", "perspective", lambda im, r, st=st: perspective(im, st, r),
+                    st * 100, corner_shift=st))
     by = {a.name: a for a in s}
     s += [
         chain("resize0.75+jpeg75", by["resize0.75"], by["jpeg75"], level=2),
@@ -256,6 +305,7 @@ def _build() -> list[Attack]:
         chain("noise5+jpeg75", by["noise5"], by["jpeg75"], level=2),
         chain("crop90_off+resize0.75+webp80", by["crop90_off"], by["resize0.75"], by["webp80"], level=3),
         chain("resize0.5+brightness1.3+jpeg75", by["resize0.5"], by["brightness1.3"], by["jpeg75"], level=3),
+        chain("aspect0.9+jpeg75", by["aspect0.9"], by["jpeg75"], level=2),
     ]
     return s
 

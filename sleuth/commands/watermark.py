@@ -1,8 +1,8 @@
 """``sleuth mark`` and ``sleuth verify``: sleuth's own robust watermark (and the baselines).
 
-``mark IN... --out DIR --key KEY [--message TEXT | --hex HEX] [--method NAME] [--strength S]``
+``mark IN... --out DIR --key KEY [--message TEXT | --hex HEX] [--method NAME] [--bits 64|128] [--strength S]``
 writes each marked image into DIR (same format, alpha and metadata kept) and prints PSNR/SSIM.
-``verify IMG... --key KEY [--format json]`` prints, per image, whether the key's mark is
+``verify IMG... --key KEY [--bits 64|128] [--format json]`` prints, per image, whether the key's mark is
 present, its p-value, and the decoded message (only when detected). The key may come from
 ``SLEUTH_WATERMARK_KEY`` instead of the command line; it is never printed or written.
 Exit codes: 0 all inputs processed, 1 some inputs failed, 2 usage errors (bad key, message
@@ -32,12 +32,12 @@ from ._common import err as _err
 from ._common import run_or_exit as _run
 
 
-def _method_or_exit(method: str):
+def _method_or_exit(method: str, bits: int = 64):
     from ..errors import SleuthError
     from ..watermark.methods import get_method
 
     try:
-        return get_method(method)
+        return get_method(method, bits)
     except SleuthError as exc:
         _err(exc)
         raise typer.Exit(2) from exc
@@ -50,9 +50,11 @@ def mark_cmd(
     out: Path = typer.Option(..., "--out", "-o", help="Folder for the marked images (created if needed)."),
     key: Optional[str] = typer.Option(None, "--key", help="Passphrase (>= 8 chars) or hex:<32+ hex digits> "
                                       "(default: $SLEUTH_WATERMARK_KEY)."),
-    message: Optional[str] = typer.Option(None, "--message", "-m", help="Payload text (UTF-8, at most 8 bytes)."),
-    hex_: Optional[str] = typer.Option(None, "--hex", help="Payload as hex (at most 16 hex digits)."),
+    message: Optional[str] = typer.Option(None, "--message", "-m", help="Payload text (UTF-8, at most 8 bytes; 16 with --bits 128)."),
+    hex_: Optional[str] = typer.Option(None, "--hex", help="Payload as hex (at most 16 hex digits; 32 with --bits 128)."),
     method: str = typer.Option("sleuth", "--method", help="sleuth, dwtDct, dwtDctSvd, rivaGan or trustmark."),
+    bits: int = typer.Option(64, "--bits", help="Payload length of sleuth's mark: 64, or 128 (a weaker mark; "
+                             "verify needs the same --bits)."),
     strength: float = typer.Option(1.0, "--strength", "-s", help="Amplitude factor (1.0 = PSNR about 40.5 dB)."),
     recursive: bool = typer.Option(False, "--recursive", "-r", help="Descend into sub-folders."),
     fmt: Format = format_option(),
@@ -64,7 +66,7 @@ def mark_cmd(
     from ..watermark.api import mark_file
     from ..watermark.keys import parse_key
 
-    m = _method_or_exit(method)
+    m = _method_or_exit(method, bits)
     key = key or get_settings().watermark_key
     if not key:
         usage_exit("no key given: use --key KEY or set SLEUTH_WATERMARK_KEY")
@@ -72,7 +74,7 @@ def mark_cmd(
         k = parse_key(key)
         payload = None
         if message is not None or hex_ is not None or m.carries_message:
-            payload = ecc.message_to_bytes(message, hex_) if (message is not None or hex_ is not None) else None
+            payload = ecc.message_to_bytes(message, hex_, bits) if (message is not None or hex_ is not None) else None
         if payload is not None and not m.carries_message:
             m.expected_bits(k, payload)  # raises the usage error
     except UsageError as exc:
@@ -88,7 +90,7 @@ def mark_cmd(
         nonlocal failed
         for f in progress_iter(files, "marking", fmt != Format.jsonl):
             try:
-                yield MarkResult(**mark_file(f, out, k, payload, method=method, strength=strength))
+                yield MarkResult(**mark_file(f, out, k, payload, method=method, strength=strength, bits=bits))
             except SleuthError as exc:
                 failed += 1
                 _err(exc)
@@ -109,6 +111,7 @@ def verify_cmd(
                                             "$SLEUTH_WATERMARK_KEY, one key, spaces allowed)."),
     method: str = typer.Option("sleuth", "--method", help="sleuth, dwtDct, dwtDctSvd, rivaGan or trustmark."),
     fpr: float = typer.Option(1e-6, "--fpr", help="False-positive rate of the 'detected' decision."),
+    bits: int = typer.Option(64, "--bits", help="Payload length the images were marked with (64 or 128)."),
     recursive: bool = typer.Option(False, "--recursive", "-r", help="Descend into sub-folders."),
     fmt: Format = format_option(),
     out: Optional[Path] = out_option(),
@@ -120,7 +123,7 @@ def verify_cmd(
     from ..settings import get_settings
     from ..watermark.keys import parse_key
 
-    _method_or_exit(method)
+    _method_or_exit(method, bits)
     default_key = get_settings().watermark_key
     key = key or ([default_key] if default_key else None)
     if not key:
@@ -130,7 +133,7 @@ def verify_cmd(
     for k in key:
         _run(functools.partial(parse_key, k))
     options = parse_options_or_exit(watermark_keys=list(key), watermark_method=method, watermark_fpr=fpr,
-                                    max_pixels=max_pixels)
+                                    watermark_bits=bits, max_pixels=max_pixels)
     batch = Batch(paths, recursive, analyzers=VERIFY_ANALYZERS, options=options, jobs=jobs,
                   keep_maps=fmt == Format.html, quiet=quiet)
     emit(batch.rows(verify_result), fmt, out, name="verify", table=_verify_table, html=batch.html)
@@ -139,7 +142,7 @@ def verify_cmd(
 
 def register(app: typer.Typer) -> None:
     """Add these commands to the top-level app."""
-    app.command("mark", help="Embed an invisible, key-protected watermark (64-bit payload) and print PSNR/SSIM per image.",
+    app.command("mark", help="Embed an invisible, key-protected watermark (64-bit payload, or 128 with --bits 128) and print PSNR/SSIM per image.",
                  epilog=epilog("mark"))(mark_cmd)
     app.command("verify", help="Is the key's mark present? p-value, decision at --fpr, and the message when detected.",
                  epilog=epilog("verify"))(verify_cmd)

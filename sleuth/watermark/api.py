@@ -110,9 +110,11 @@ def encode_like(img: LoadedImage, rgb: np.ndarray) -> tuple[bytes, str]:
 
 
 def mark_file(src: str | os.PathLike, out_dir: str | os.PathLike, key, payload: bytes | None = None,
-              method: str = "sleuth", strength: float = 1.0, max_pixels: int | None = None) -> dict[str, Any]:
-    """Mark one file into ``out_dir``; returns {path, out, method, psnr, ssim, width, height, notes}."""
-    m = get_method(method)
+              method: str = "sleuth", strength: float = 1.0, max_pixels: int | None = None,
+              bits: int = 64) -> dict[str, Any]:
+    """Mark one file into ``out_dir``; returns {path, out, method, psnr, ssim, width, height, notes}.
+    ``bits``: payload length of sleuth's mark (64 or 128; ``payload`` then has bits / 8 bytes)."""
+    m = get_method(method, bits)
     img = load_image(src, max_pixels=max_pixels)
     try:
         marked = m.embed(img.rgb, key, payload, strength)
@@ -136,12 +138,14 @@ def mark_file(src: str | os.PathLike, out_dir: str | os.PathLike, key, payload: 
             "ssim": round(ssim(img.rgb, marked), 4), "width": img.width, "height": img.height, "error": None, "notes": notes}
 
 
-def verify_image(img: LoadedImage, keys: list, method: str = "sleuth", fpr: float = DEFAULT_FPR) -> dict[str, Any]:
-    """Detect with each key; return the best result as a JSON-ready dict (no key material)."""
+def verify_image(img: LoadedImage, keys: list, method: str = "sleuth", fpr: float = DEFAULT_FPR,
+                 bits: int = 64) -> dict[str, Any]:
+    """Detect with each key; return the best result as a JSON-ready dict (no key material).
+    ``bits``: the payload length sleuth's mark was embedded with (64 or 128)."""
     if not keys:
         raise UsageError("no key given (--key or SLEUTH_WATERMARK_KEY)")
     parsed = [parse_key(k) for k in keys]
-    m = get_method(method)
+    m = get_method(method, bits)
     best, best_i = None, -1
     for i, k in enumerate(parsed):
         try:
@@ -169,6 +173,6 @@ def verify_image(img: LoadedImage, keys: list, method: str = "sleuth", fpr: floa
 
 
 def verify_file(path: str | os.PathLike, keys: list, method: str = "sleuth", fpr: float = DEFAULT_FPR,
-                max_pixels: int | None = None) -> dict[str, Any]:
+                max_pixels: int | None = None, bits: int = 64) -> dict[str, Any]:
     img = load_image(path, max_pixels=max_pixels)
-    return verify_image(img, keys, method, fpr)
+    return verify_image(img, keys, method, fpr, bits)

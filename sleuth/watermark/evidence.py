@@ -20,7 +20,8 @@ def analyze(img, ctx):
     from .api import DEFAULT_FPR, verify_image
 
     fpr = float(ctx.get("watermark_fpr") or DEFAULT_FPR)
-    r = verify_image(img, keys, method=ctx.get("watermark_method") or "sleuth", fpr=fpr)
+    r = verify_image(img, keys, method=ctx.get("watermark_method") or "sleuth", fpr=fpr,
+                     bits=int(ctx.get("watermark_bits") or 64))
     p = r["p_value"]
     if r["detected"]:
         strength = "strong" if p <= fpr * 1e-3 else "moderate"

@@ -4,8 +4,8 @@
 and ``detect(rgb, key, fpr=1e-6) -> Result``. Every method is keyed the same way (the key
 is parsed by :mod:`sleuth.watermark.keys`), so benchmarks and the CLI treat them alike.
 
-* ``sleuth``: :mod:`sleuth.watermark.sleuthmark` (64-bit payload, BCH, p-value from the sync
-  statistic).
+* ``sleuth``: :mod:`sleuth.watermark.sleuthmark` (64-bit payload, or 128 bits with
+  ``bits=128``; BCH, p-value from the sync statistic).
 * ``dwtDct``, ``dwtDctSvd`` (invisible-watermark, the Stable Diffusion / SDXL mark; 48 bits as
   SD uses) and ``rivaGan`` (32 bits, ONNX run directly with onnxruntime, no torch). These carry
   no error correction and no sync, so they are used as *zero-bit* marks: the embedded bits are
@@ -65,20 +65,25 @@ class Method(Protocol):
 
 class SleuthMethod:
     name = "sleuth"
-    n_bits = 64
     carries_message = True
 
+    def __init__(self, bits: int = 64):
+        if bits not in sleuthmark.LAYOUTS:
+            raise UsageError(f"--bits must be 64 or 128, got {bits}")
+        self.n_bits = bits
+
     def embed(self, rgb, key, payload=None, strength=1.0):
-        return sleuthmark.embed(rgb, key, payload if payload is not None else bytes(8), strength)
+        return sleuthmark.embed(rgb, key, payload if payload is not None else bytes(self.n_bits // 8), strength)
 
     def detect(self, rgb, key, fpr=1e-6):
-        d = sleuthmark.detect(rgb, key, fpr=fpr)
-        return Result(self.name, d.detected, d.p_value, d.z, d.message, d.bits, 64,
+        d = sleuthmark.detect(rgb, key, fpr=fpr, bits=self.n_bits)
+        return Result(self.name, d.detected, d.p_value, d.z, d.message, d.bits, self.n_bits,
                       d.corrected if d.ecc_ok else None,
-                      {"angle": round(d.angle, 2), "scale": round(d.scale, 4), "flipped": d.flipped, "ecc_ok": d.ecc_ok})
+                      {"angle": round(d.angle, 2), "scale": round(d.scale, 4), "aspect": round(d.aspect, 4),
+                       "flipped": d.flipped, "ecc_ok": d.ecc_ok, **d.details})
 
     def expected_bits(self, key, payload=None):
-        return np.unpackbits(np.frombuffer(payload if payload is not None else bytes(8), np.uint8))
+        return np.unpackbits(np.frombuffer(payload if payload is not None else bytes(self.n_bits // 8), np.uint8))
 
 
 @lru_cache(maxsize=1)
@@ -228,10 +233,28 @@ class TrustMark(_BitsBaseline):
 METHODS = {"sleuth": SleuthMethod, "dwtDct": DwtDct, "dwtDctSvd": DwtDctSvd, "rivaGan": RivaGan, "trustmark": TrustMark}
 
 
-def get_method(name: str) -> Method:
-    """Instantiate a method by name; UsageError for unknown names, MethodUnavailable when
-    its code/weights are missing."""
+def get_method(name: str, bits: int = 64) -> Method:
+    """Instantiate a method by name.
+
+    Parameters
+    ----------
+    name : str
+        One of :data:`METHODS`.
+    bits : int
+        Payload length of sleuth's own mark (64 or 128); the baselines have fixed lengths and
+        refuse anything but 64 (the default).
+
+    Returns
+    -------
+    Method
+        The method; UsageError for unknown names or lengths, MethodUnavailable when its
+        code or weights are missing.
+    """
     cls = METHODS.get(name)
     if cls is None:
         raise UsageError(f"unknown watermark method '{name}'; known: {', '.join(METHODS)}")
+    if cls is SleuthMethod:
+        return SleuthMethod(bits)
+    if bits != 64:
+        raise UsageError(f"--bits applies to --method sleuth only (method {name} has a fixed length)")
     return cls()
