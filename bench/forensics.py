@@ -56,7 +56,7 @@ from sleuth.forensics import scaling as sc_mod  # noqa: E402
 from sleuth.forensics import synth  # noqa: E402
 from sleuth.forensics.common import Result, timed, upsample  # noqa: E402
 from sleuth.forensics.evidence import ANALYZERS, analyze_image  # noqa: E402
-from sleuth.forensics.sctrain import REAL_DIRS, is_dev  # noqa: E402
+from sleuth.forensics.sctrain import REAL_DIRS, host_split  # noqa: E402
 from sleuth.imageio import load_image  # noqa: E402
 
 DATA = Path(os.environ.get("SLEUTH_DATA") or Path(__file__).resolve().parents[1].parent / "shared" / "data")
@@ -69,6 +69,10 @@ VERSION = "v4"  # bump when an analyzer or the generation changes
 # the per-analyzer (centre, width) constants v0.1 shipped in sleuth/forensics/fusion.py: the peer "v0.1 fusion"
 V01 = {"ela": (8.262, 0.444), "noise": (6.608, 0.745), "jpeg-ghost": (14.898, 0.933), "jpeg-dq": (1.192, 0.18),
        "copy-move": (13.257, 3.314), "resampling": (4.665, 0.232)}
+
+
+def is_dev(name: str) -> bool:
+    return host_split(name) != "test"
 
 
 def read_rgb(p: Path, max_side: int | None = None) -> np.ndarray:

@@ -89,7 +89,8 @@ def test_training_photos_respect_the_split(tmp_path):
         (d / n).write_bytes(b"")
     got = {p.name for p in sctrain.training_photos(tmp_path)}
     assert got and got < set(names)
-    assert all(sctrain.is_dev(f"aigen/real/kodak24/{n}") for n in got)
+    assert all(sctrain.host_split(f"aigen/real/kodak24/{n}") == "embedding" for n in got)
+    assert {sctrain.host_split(f"aigen/real/kodak24/{n}") for n in names} == {"test", "dev", "embedding"}
     with pytest.raises(FileNotFoundError, match="no development real photos"):
         sctrain.training_photos(tmp_path / "missing")
 

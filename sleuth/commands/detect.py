@@ -92,7 +92,7 @@ def train_aigen_cmd(
 def train_selfconsistency_cmd(
     data: Path = typer.Argument(..., help="The data folder with aigen/real and aigen_modern/real (development half of the hash split is used)."),
     out: Path = typer.Option(..., "--out", "-o", help="Weights file to write (.npz); the packaged one is sleuth/data/forensics/selfconsistency.npz."),
-    steps: int = typer.Option(1500, "--steps", min=1, help="Optimiser steps (128 patches each)."),
+    steps: int = typer.Option(3000, "--steps", min=1, help="Optimiser steps (128 patches each)."),
     seed: int = typer.Option(0, "--seed"),
 ) -> None:
     """Train the forensic self-consistency embedding on real photos (reproduces the shipped weights)."""

@@ -4,8 +4,8 @@ Design
 ------
 * Photos: the real photos of the data folder (aigen/real: BSDS500, Kodak, Urban100, camera
   JPEGs; aigen_modern/real: ImageNet, camera crops) of the *development* half of the hash
-  split that bench/forensics.py uses (:func:`is_dev`), so no test host photo is ever seen.
-  Of those, only half (:func:`is_embedding_train`) train the embedding; the other half is
+  split that bench/forensics.py uses (:func:`host_split`), so no test host photo is ever seen.
+  Of those, only half (split "embedding") train the embedding; the other half is
   never seen by it, so the stacked decision, fitted on all development hosts, sees both.
   Each is read at its own pixels (no resizing; a centre crop to <= 512 px on 8 px offsets so
   the photo's own JPEG grid stays aligned).
@@ -47,9 +47,13 @@ TEMPERATURE = 0.1
 N_KINDS = 7
 
 
-def is_dev(relpath: str) -> bool:
-    """The development half of the host split (the one bench/forensics.py uses): hash of the
-    path relative to the data root.
+def host_split(relpath: str) -> str:
+    """Which split a photo belongs to, from a hash of its path relative to the data root.
+
+    "test" (odd hash: the test hosts of bench/forensics.py), else the development split, of
+    which "embedding" (the next bit even) trains the embedding and "dev" is never seen by it,
+    so the stacked decision (fitted on all development hosts) and any check of the model see
+    photos it was not trained on.
 
     Parameters
     ----------
@@ -58,30 +62,15 @@ def is_dev(relpath: str) -> bool:
 
     Returns
     -------
-    bool
+    str
+        "test", "embedding" or "dev".
     """
-    return int(hashlib.sha256(relpath.encode()).hexdigest(), 16) % 2 == 0
-
-
-def is_embedding_train(relpath: str) -> bool:
-    """Half of the development photos (the next bit of the same hash): the embedding is trained on
-    these; the other development half stays unseen, so the stacked decision (fitted on all
-    development hosts) and any check of the model see photos it was not trained on.
-
-    Parameters
-    ----------
-    relpath : str
-        Photo path relative to the data root.
-
-    Returns
-    -------
-    bool
-    """
-    return is_dev(relpath) and (int(hashlib.sha256(relpath.encode()).hexdigest(), 16) >> 1) % 2 == 0
+    h = int(hashlib.sha256(relpath.encode()).hexdigest(), 16)
+    return "test" if h % 2 else ("embedding" if (h >> 1) % 2 == 0 else "dev")
 
 
 def training_photos(data: str | Path) -> list[Path]:
-    """The embedding's training photos under the data root ``data`` (:func:`is_embedding_train`).
+    """The embedding's training photos under the data root ``data`` (:func:`host_split` "embedding").
 
     Parameters
     ----------
@@ -96,7 +85,7 @@ def training_photos(data: str | Path) -> list[Path]:
     out = []
     for sub in REAL_DIRS:
         out += sorted(p for p in (root / sub).glob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png")
-                      and is_embedding_train(str(p.relative_to(root))))
+                      and host_split(str(p.relative_to(root))) == "embedding")
     if not out:
         raise FileNotFoundError(f"{root}: no development real photos under {', '.join(REAL_DIRS)}")
     return out
@@ -230,7 +219,7 @@ def supcon(torch, z, y, t: float = TEMPERATURE):
     return -(logp * pos).sum(1).div(pos.sum(1).clamp(min=1)).mean()
 
 
-def train(photos: list[np.ndarray], *, steps: int = 1500, seed: int = 0, log=None) -> dict:
+def train(photos: list[np.ndarray], *, steps: int = 3000, seed: int = 0, log=None) -> dict:
     """Train the embedding; return NumPy weights (torch layout, float32).
 
     Parameters
@@ -300,7 +289,7 @@ def save_weights(weights: dict, path: str | Path, meta: dict) -> Path:
     return p
 
 
-def train_selfconsistency(data: str | Path, out: str | Path, *, steps: int = 1500, seed: int = 0, command: str = "",
+def train_selfconsistency(data: str | Path, out: str | Path, *, steps: int = 3000, seed: int = 0, command: str = "",
                           log=None) -> dict:
     """Train on the development real photos under ``data`` and write the weights to ``out``.
 

@@ -78,20 +78,37 @@ def residual(rgb: np.ndarray) -> np.ndarray:
 
 
 def _conv(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride: int) -> np.ndarray:
-    """x: HxWxCin, w: Cout x Cin x 3 x 3 (torch layout), padding 1, then ReLU."""
+    """x: HxWxCin, w: Cout x Cin x 3 x 3 (torch layout), padding 1, then ReLU (im2col + BLAS; the
+    columns are the nine shifted views side by side, contiguous runs of channels)."""
+    h, wd = -(-x.shape[0] // stride), -(-x.shape[1] // stride)
     xp = np.pad(x, ((1, 1), (1, 1), (0, 0)))
-    win = np.lib.stride_tricks.sliding_window_view(xp, (3, 3), axis=(0, 1))[::stride, ::stride]
-    h, wd = win.shape[:2]
-    cols = np.ascontiguousarray(win).reshape(h * wd, -1)  # (Cin, 3, 3) order, as torch
-    out = cols @ w.reshape(w.shape[0], -1).T + b
+    cols = np.concatenate([xp[dy: dy + stride * h: stride, dx: dx + stride * wd: stride]
+                           for dy in range(3) for dx in range(3)], axis=-1).reshape(h * wd, -1)
+    out = cols @ w.transpose(0, 2, 3, 1).reshape(w.shape[0], -1).T + b  # (ky, kx, Cin) order
     return np.maximum(out, 0, out=out).reshape(h, wd, -1)
+
+
+def _conv_full(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The stride-1 layer as one 3x3 correlation per (input, output) channel pair (OpenCV, zero
+    border): at full resolution the im2col copy cost most of the analyzer's time."""
+    import cv2
+
+    out = np.empty(x.shape[:2] + (w.shape[0],), np.float32)
+    chans = [np.ascontiguousarray(x[..., i]) for i in range(x.shape[2])]
+    for o in range(w.shape[0]):
+        acc = np.full(x.shape[:2], b[o], np.float32)
+        for i, ch in enumerate(chans):
+            acc += cv2.filter2D(ch, cv2.CV_32F, w[o, i], borderType=cv2.BORDER_CONSTANT)
+        out[..., o] = np.maximum(acc, 0)
+    return out
 
 
 def trunk(weights: dict, res: np.ndarray) -> np.ndarray:
     """Residual HxWx3 -> feature map (ceil(H/8), ceil(W/8), C)."""
     x = res
     for name, stride in TRUNK:
-        x = _conv(x, weights[name + ".weight"], weights[name + ".bias"], stride)
+        w, b = weights[name + ".weight"], weights[name + ".bias"]
+        x = _conv_full(x, w, b) if stride == 1 else _conv(x, w, b, stride)
     return x
 
 
