@@ -91,7 +91,9 @@ def test_training_photos_respect_the_split(tmp_path):
     assert got and got < set(names)
     assert all(sctrain.host_split(f"aigen/real/kodak24/{n}") == "embedding" for n in got)
     assert {sctrain.host_split(f"aigen/real/kodak24/{n}") for n in names} == {"test", "dev", "embedding"}
-    with pytest.raises(FileNotFoundError, match="no development real photos"):
+    from sleuth.errors import UsageError
+
+    with pytest.raises(UsageError, match="no development real photos"):
         sctrain.training_photos(tmp_path / "missing")
 
 

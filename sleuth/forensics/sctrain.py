@@ -80,6 +80,11 @@ def training_photos(data: str | Path) -> list[Path]:
     Returns
     -------
     list of Path
+
+    Raises
+    ------
+    UsageError
+        When the folder holds none of those photos.
     """
     root = Path(data)
     out = []
@@ -87,7 +92,9 @@ def training_photos(data: str | Path) -> list[Path]:
         out += sorted(p for p in (root / sub).glob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png")
                       and host_split(str(p.relative_to(root))) == "embedding")
     if not out:
-        raise FileNotFoundError(f"{root}: no development real photos under {', '.join(REAL_DIRS)}")
+        from ..errors import UsageError
+
+        raise UsageError(f"{root}: no development real photos under {', '.join(REAL_DIRS)}")
     return out
 
 
