@@ -182,16 +182,6 @@ def make_batch(photos: list[np.ndarray], rng: np.random.Generator, n_photos: int
     return np.ascontiguousarray(np.stack(xs), np.float32), np.asarray(ys)
 
 
-def _require_torch():
-    try:
-        import torch
-    except ImportError:
-        from ..errors import UsageError
-
-        raise UsageError("training the self-consistency model needs torch (pip install 'sleuth[torch]')") from None
-    return torch
-
-
 def net(torch):
     """The torch twin of the NumPy network in :mod:`.selfconsistency` (same parameter names)."""
     nn = torch.nn
@@ -245,7 +235,9 @@ def train(photos: list[np.ndarray], *, steps: int = 3000, seed: int = 0, log=Non
     dict
         parameter name -> float32 array.
     """
-    torch = _require_torch()
+    from ..detect.npr import _require_torch
+
+    torch = _require_torch("the self-consistency model", "")
     torch.manual_seed(seed)
     nthreads = torch.get_num_threads()
     torch.set_num_threads(1)
