@@ -56,6 +56,7 @@ from sleuth.forensics import scaling as sc_mod  # noqa: E402
 from sleuth.forensics import synth  # noqa: E402
 from sleuth.forensics.common import Result, timed, upsample  # noqa: E402
 from sleuth.forensics.evidence import ANALYZERS, analyze_image  # noqa: E402
+from sleuth.forensics.sctrain import REAL_DIRS, host_split  # noqa: E402
 from sleuth.imageio import load_image  # noqa: E402
 
 DATA = Path(os.environ.get("SLEUTH_DATA") or Path(__file__).resolve().parents[1].parent / "shared" / "data")
@@ -64,14 +65,14 @@ LOCAL = list(dec.LOCALISERS)
 TYPES = ["splice", "copy-move", "inpaint", "resampled-paste", "colour-adjust"]
 THRESHOLDS = np.round(np.linspace(0.05, 0.95, 19), 2)
 MAP_SIDE = 192
-VERSION = "v3"  # bump when an analyzer or the generation changes
+VERSION = "v4"  # bump when an analyzer or the generation changes
 # the per-analyzer (centre, width) constants v0.1 shipped in sleuth/forensics/fusion.py: the peer "v0.1 fusion"
 V01 = {"ela": (8.262, 0.444), "noise": (6.608, 0.745), "jpeg-ghost": (14.898, 0.933), "jpeg-dq": (1.192, 0.18),
        "copy-move": (13.257, 3.314), "resampling": (4.665, 0.232)}
 
 
 def is_dev(name: str) -> bool:
-    return int(hashlib.sha256(name.encode()).hexdigest(), 16) % 2 == 0
+    return host_split(name) != "test"
 
 
 def read_rgb(p: Path, max_side: int | None = None) -> np.ndarray:
@@ -85,8 +86,7 @@ def read_rgb(p: Path, max_side: int | None = None) -> np.ndarray:
 
 def real_photos() -> list[Path]:
     out = []
-    for sub in ("aigen/real/bsds500", "aigen/real/kodak24", "aigen/real/urban100", "aigen/real/camera_jpeg_metadata-extractor",
-                "aigen_modern/real/imagenet", "aigen_modern/real/camera"):
+    for sub in REAL_DIRS:
         out += sorted(p for p in (DATA / sub).glob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
     return out
 
@@ -111,7 +111,10 @@ def analyse(source, mask: np.ndarray | None, names=None) -> dict:
     if "ela-raw" in names:
         rs = {**rs, "ela-raw": timed("ela-raw", lambda: ela_mod.analyze(img.rgb, raw=True))}
     h, w = img.height, img.width
-    out = {"mp": h * w / 1e6, "results": {}, "features": dec.image_features(rs)}
+    # stacked features per analyzer (from the full-size maps), so an analyzer added later joins a cached item
+    out = {"mp": h * w / 1e6, "results": {}, "afeat": {n: dec.analyzer_features(n, r) for n, r in rs.items()}}
+    if "jpeg-dq" in rs:
+        out["ctx"] = dec.context_features(rs)
     s = min(1.0, MAP_SIDE / max(h, w))
     shape = (max(1, round(h * s)), max(1, round(w * s)))
     if mask is not None:
@@ -138,8 +141,9 @@ def cached(key: str, make, extra=()) -> dict:
     new = analyse(src, mask, missing)
     if out is None:
         out = new
-    else:  # an added analyzer: its results join, the stacked features are recomputed by a VERSION bump
+    else:  # an added analyzer: its results and stacked features join
         out["results"].update(new["results"])
+        out["afeat"].update(new["afeat"])
     p.parent.mkdir(parents=True, exist_ok=True)
     tmp = p.with_suffix(f".tmp{os.getpid()}")
     tmp.write_bytes(pickle.dumps(out))
@@ -252,8 +256,11 @@ def run_all(jobs: list[tuple], n_jobs: int, tag: str) -> list[dict]:
 
 # ------------------------------------------------------------------------------ scores and metrics
 
-def features_of(it: dict) -> np.ndarray:
-    return it["features"]
+def features_of(it: dict, analyzers=None) -> np.ndarray:
+    """The stacked decision's feature row of a cached item (columns of ``dec.feature_names(analyzers)``)."""
+    names = LOCAL if analyzers is None else analyzers
+    return np.asarray([v for n in names for v in it["afeat"][n]] + it["ctx"] + dec.copymove_features(it["results"].get("copy-move")),
+                      np.float64)
 
 
 def v01_score(it: dict) -> float:
@@ -275,12 +282,12 @@ def raw_score(it: dict, n: str) -> float:
     return float(r.score)
 
 
-def fused_map(it: dict, cal) -> np.ndarray | None:
-    """Confidence-weighted mean of the analyzers' maps; ``cal(name, result)`` gives each p."""
+def fused_map(it: dict, cal, names=None) -> np.ndarray | None:
+    """Confidence-weighted mean of the analyzers' maps (``names``, default all); ``cal(name, result)`` gives each p."""
     from sleuth.forensics.fusion import MAP_FLOOR
 
     num, tot = None, 0.0
-    for n in LOCAL:
+    for n in names or LOCAL:
         r = it["results"][n]
         if r.status != "ok" or r.heat is None:
             continue
@@ -302,7 +309,7 @@ def _p(r: Result, cw) -> float:
 
 def columns(items: list[dict], d: dec.Decision) -> None:
     """Per item: image-level score per column (analyzers, peers, stacked) and map per column."""
-    x = np.array([features_of(it) for it in items])
+    x = np.array([features_of(it, [n[: -len(":ran")] for n in d.features if n.endswith(":ran")]) for it in items])
     stacked = d.probability(x) if len(items) else np.zeros(0)
     for it, s in zip(items, stacked, strict=False):
         it["cpu"] = {n: r.cpu_seconds for n, r in it["results"].items()}
@@ -314,7 +321,7 @@ def columns(items: list[dict], d: dec.Decision) -> None:
                           for n in LOCAL + ["ela-raw"]}
             new = {n: (c["threshold"], c["width"]) for n, c in d.analyzers.items()}
             it["maps"]["stacked"] = fused_map(it, lambda n, r, new=new: _p(r, new.get(n)))
-            it["maps"]["v0.1 fusion"] = fused_map(it, lambda n, r: _p(r, V01.get(n)))
+            it["maps"]["v0.1 fusion"] = fused_map(it, lambda n, r: _p(r, V01.get(n)), list(V01))
 
 
 def pix(it: dict, col: str):
@@ -521,7 +528,7 @@ def image_row(tam: list[dict], pri: list[dict], col: str, thr: float) -> dict:
 
 
 def pixel_row(items: list[dict], col: str, thr_idx: int | None) -> dict:
-    v = [it["pix"][col] for it in items if "pix" in it]
+    v = [it["pix"][col] for it in items if "pix" in it and col in it["pix"]]
     if not v:
         return {}
     return {"pixel AUC": float(np.nanmedian([a for a, _, _ in v])), "best F1": float(np.nanmedian([b for _, b, _ in v])),
@@ -551,6 +558,32 @@ def split_items(args, photos):
     return sub(dev, args.max_hosts), sub(test, args.max_hosts)
 
 
+def stack_data(dev_items: list[dict], analyzers=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Features, labels and host groups of the development items for the stacked decision."""
+    x = np.array([features_of(it, analyzers) for it in dev_items])
+    y = np.array([0 if it["pristine"] else 1 for it in dev_items])
+    groups = np.array([hashlib.sha256(re.sub(r"(forged|original)/", "", it["name"]).encode()).hexdigest()[:8]
+                       if it["dataset"] != "generated" else it["name"] for it in dev_items])
+    return x, y, groups
+
+
+ABLATION = "stacked w/o self-consistency"
+
+
+def ablation_scores(dev_items: list[dict], groups_of_items: list[list[dict]]) -> float:
+    """The stacked decision refitted without the self-consistency analyzer (same development data,
+    same procedure, not saved): its score joins every item as the column ``ABLATION``; returns its threshold."""
+    names = [n for n in LOCAL if n != "self-consistency"]
+    x, y, groups = stack_data(dev_items, names)
+    d, _ = dec.fit(x, y, groups, dec.feature_names(names))
+    for items in groups_of_items:
+        if items:
+            p = d.probability(np.array([features_of(it, names) for it in items]))
+            for it, s in zip(items, p, strict=True):
+                it["score"][ABLATION] = float(s)
+    return d.threshold
+
+
 def calibrate(args, dev_items: list[dict]) -> dec.Decision:
     pri = [it for it in dev_items if it["pristine"]]
     raw = {n: [it["results"][n].score if it["results"][n].status == "ok" else None for it in pri] for n in LOCAL}
@@ -558,10 +591,7 @@ def calibrate(args, dev_items: list[dict]) -> dec.Decision:
                       if it["results"]["jpeg-dq"].status == "ok" else None for it in pri]
     cal = dec.fit_analyzer_calibration(raw)
     cal.update(dense_calibration(args.dev_jobs, args))
-    x = np.array([features_of(it) for it in dev_items])
-    y = np.array([0 if it["pristine"] else 1 for it in dev_items])
-    groups = np.array([hashlib.sha256(re.sub(r"(forged|original)/", "", it["name"]).encode()).hexdigest()[:8]
-                       if it["dataset"] != "generated" else it["name"] for it in dev_items])
+    x, y, groups = stack_data(dev_items)
     cmd = "bench/forensics.py --calibrate " + " ".join(f"--{k.replace('_', '-')} {getattr(args, k)}" for k in
                                                         ("per_host", "max_hosts", "scaling_n", "dense_n"))
     meta = {"command": f".venv/bin/python {cmd}", "data_manifest_sha256": manifest_hashes(),
@@ -605,6 +635,7 @@ def main() -> None:
         columns(group, d)
     cols = LOCAL + ["ela-raw", "v0.1 fusion", "stacked"]
     thr = thresholds_from_dev(dev_items, d, cols)
+    thr[ABLATION] = ablation_scores(dev_items, [dev_items, test_items, real_test])
     for it in dev_items + test_items + real_test:
         if "mask" in it and "maps" in it:
             it["pix"] = {c: pix(it, c) for c in cols}
@@ -636,12 +667,14 @@ def report(args, d, thr, pix_thr, dev_items, test_items, real_test, cols, sc, se
               "--scaling-n 60 --native-n 0 --dense-n 60` (every host photo, every tampering type per host).\n")
     md.append(f"Decision file: {d.meta.get('date')}, `{d.meta.get('command')}`; out-of-fold development FPR "
               f"{d.meta.get('oof_fpr', float('nan')):.3f}, TPR {d.meta.get('oof_tpr', float('nan')):.3f}.\n")
+    md.append(self_consistency_note())
     md.append("### Image-level TPR at 1% false alarms, per manipulation type (generated, test split)\n")
     rows = []
     for kind in TYPES + ["all"]:
         tam = [it for it in test_items if not it["pristine"] and (kind == "all" or it["kind"] == kind)]
         row = {"type": kind, "n": len(tam)}
-        for c in ("stacked", "v0.1 fusion", "ela", "noise", "jpeg-ghost", "jpeg-dq", "copy-move", "resampling"):
+        for c in ("stacked", ABLATION, "v0.1 fusion", "self-consistency", "ela", "noise", "jpeg-ghost", "jpeg-dq", "copy-move",
+                  "resampling"):
             row[c] = image_row(tam, tp, c, thr[c])["TPR@1%FA"]
         rows.append(row)
     rows.append({"type": "false alarms (pristine twins)", "n": len(tp),
@@ -664,18 +697,31 @@ def report(args, d, thr, pix_thr, dev_items, test_items, real_test, cols, sc, se
         its = [it for it in real_test if it["dataset"] == ds]
         tam = [it for it in its if not it["pristine"]]
         orig = [it for it in its if it["pristine"]]
-        for c in cols:
+        for c in cols + [ABLATION]:
             rows.append({"dataset": ds, "analyzer": c, "forged/orig": f"{len(tam)}/{len(orig)}",
-                         "masks": sum("pix" in it for it in tam), **pixel_row(tam, c, pix_thr[c]),
+                         "masks": sum("pix" in it for it in tam), **pixel_row(tam, c, pix_thr.get(c)),
                          **image_row(tam, orig, c, thr[c])})
     md.append(md_table(rows, ["dataset", "analyzer", "forged/orig", "masks", "pixel AUC", "best F1", "F1@fixed", "image AUC",
                               "TPR@1%FA", "false alarms"]))
     allp = tp + [it for it in real_test if it["pristine"]]
     md.append(f"\nFalse alarms over all {len(allp)} pristine test images (generated twins + real originals): "
-              + ", ".join(f"{c} {image_row([], allp, c, thr[c])['false alarms']:.3f}" for c in cols) + ".\n")
+              + ", ".join(f"{c} {image_row([], allp, c, thr[c])['false alarms']:.3f}" for c in cols + [ABLATION]) + ".\n")
     md.append(sc)
     md.append(timing_table(test_items + real_test))
     return "\n".join(md)
+
+
+def self_consistency_note() -> str:
+    import json
+
+    from sleuth.forensics import selfconsistency
+
+    meta = json.loads(selfconsistency.load_weights().get("meta", "{}"))
+    kb = selfconsistency.WEIGHTS.stat().st_size / 1024
+    return (f"Self-consistency weights: `{meta.get('command')}` ({meta.get('date')}; {meta.get('photos')} real photos of "
+            f"half of the development split, {meta.get('steps')} steps, {meta.get('seconds')} s of training; {kb:.0f} KB). The "
+            "other development half and every test host were never seen by the embedding. Column "
+            f"'{ABLATION}' is the stacked decision refitted on the same development data without that analyzer.\n")
 
 
 def timing_table(items: list[dict]) -> str:

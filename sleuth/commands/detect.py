@@ -4,7 +4,8 @@
 path, error, probability, is_ai, fpr_target, detectors, family, family_probability,
 reliability, ...). Exit 0 when all images were analysed, 1 when some failed, 2 on usage errors.
 ``train aigen MANIFEST_OR_DIR --out HEAD`` reproduces the shipped head; ``train enroll NAME DIR``
-adds a generator family to a head without retraining anything else.
+adds a generator family to a head without retraining anything else; ``train selfconsistency DATA --out NPZ``
+reproduces the forensic self-consistency weights.
 """
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ from ._common import run_or_exit as _run
 DETECT_HELP = "Probability that each image is AI-generated, the decision at the calibrated default FPR, per-detector scores and the generator family."
 
 
-train_app = typer.Typer(help="Train the AI-image detector head or enrol a generator.", no_args_is_help=True)
+train_app = typer.Typer(help="Train the AI-image detector head, enrol a generator, or train the self-consistency model.", no_args_is_help=True)
 
 
 def detect_cmd(
@@ -88,6 +89,24 @@ def train_aigen_cmd(
     _err(f"wrote {out}: threshold {head['threshold']:.4f} at FPR {fpr:g}; out-of-fold TPR {o['tpr_at_threshold']:.3f}, FPR {o['fpr_at_threshold']:.3f}")
 
 
+def train_selfconsistency_cmd(
+    data: Path = typer.Argument(..., help="The data folder with aigen/real and aigen_modern/real (development half of the hash split is used)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Weights file to write (.npz); the packaged one is sleuth/data/forensics/selfconsistency.npz."),
+    steps: int = typer.Option(3000, "--steps", min=1, help="Optimiser steps (128 patches each)."),
+    seed: int = typer.Option(0, "--seed"),
+) -> None:
+    """Train the forensic self-consistency embedding on real photos (reproduces the shipped weights)."""
+    from ..forensics.sctrain import train_selfconsistency
+
+    if not data.is_dir():
+        _err(f"{data}: not a folder")
+        raise typer.Exit(2)
+    cmd = " ".join(["sleuth train selfconsistency", shlex.quote(str(data)), "--out", shlex.quote(str(out)),
+                    "--steps", str(steps), "--seed", str(seed)])
+    meta = _run(lambda: train_selfconsistency(data, out, steps=steps, seed=seed, command=cmd, log=_err))
+    _err(f"wrote {out}: {meta['photos']} photos, {steps} steps, {meta['seconds']} s")
+
+
 def enroll_cmd(
     name: str = typer.Argument(..., help="Family name for the new generator."),
     folder: Path = typer.Argument(..., help="Folder of images made by that generator (3 or more)."),
@@ -109,6 +128,7 @@ def register(app: typer.Typer) -> None:
     app.command("detect", help=DETECT_HELP, epilog=epilog("detect"))(detect_cmd)
     train_app.command("aigen")(train_aigen_cmd)
     train_app.command("enroll")(enroll_cmd)
+    train_app.command("selfconsistency")(train_selfconsistency_cmd)
 
 
 

@@ -40,7 +40,7 @@ def parse_sizes(text: Optional[str]) -> Optional[list[tuple[int, int]]]:
 
 
 def register(app: typer.Typer) -> None:
-    @app.command("forensics", help="Forensic heatmaps (ELA, noise, JPEG ghost/double quantisation, copy-move, "
+    @app.command("forensics", help="Forensic heatmaps (ELA, noise, JPEG ghost/double quantisation, copy-move, self-consistency, "
                  "resampling), fused map, integrity score and image-scaling attack check; one PNG per map in --out.",
                  epilog=epilog("forensics"))
     def forensics_cmd(

@@ -61,14 +61,14 @@ def load_weights(path: str | Path) -> dict:
 
 # ----------------------------------------------------------------------------- training (torch)
 
-def _require_torch():
+def _require_torch(what: str = "the npr detector", hint: str = "; train without it with --detectors clip-probe,rigid,spectral"):
+    """torch, or a one-line usage error naming what needs it (training only; inference is NumPy)."""
     try:
         import torch
     except ImportError:
         from ..errors import UsageError
 
-        raise UsageError("training the npr detector needs torch (pip install 'sleuth[torch]'); "
-                         "train without it with --detectors clip-probe,rigid,spectral") from None
+        raise UsageError(f"training {what} needs torch (pip install 'sleuth[torch]'){hint}") from None
     return torch
 
 

@@ -7,7 +7,9 @@ reliability flag and a reason: ``ela`` (texture-normalised error level analysis)
 (wavelet noise-level inconsistency), ``jpeg-ghost`` and ``jpeg-dq`` (JPEG only: ghosts and
 aligned double quantisation from the DCT coefficients), ``copy-move`` (SIFT self-matching +
 RANSAC + dense check, block fallback), ``resampling`` (interpolation periodicity),
-``scaling-attack`` (Decamouflage-style) and the opt-in ``dense-copy-move`` (Zernike moments +
+``self-consistency`` (a small CNN embedding of the camera/compression pipeline learnt on real
+photos only, :mod:`.selfconsistency`, trained by :mod:`.sctrain`; regions far from the image's
+own pipeline), ``scaling-attack`` (Decamouflage-style) and the opt-in ``dense-copy-move`` (Zernike moments +
 PatchMatch + dense linear fitting, :mod:`.densecm`). :mod:`.decision` stacks the analyzers'
 image-level features into one logistic decision thresholded at 1% false alarms on pristine
 development photos (fitted by library code, stored in ``sleuth/data/forensics/decision.json``);

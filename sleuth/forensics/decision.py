@@ -7,7 +7,8 @@ Design
   reliable, and four statistics of its map (share above 0.5, mean of the top 5% and 15%,
   largest connected share above 0.5: a tampered region covers a few per cent of the image,
   more than the 2% the raw scores average); plus the JPEG context (is a JPEG, last quality,
-  double compression found). Missing analyzers (skipped, not enough signal) give zeros and a
+  double compression found) and the geometry and verification of copy-move's best transform
+  (:func:`copymove_features`). Missing analyzers (skipped, not enough signal) give zeros and a
   "ran" flag of 0, so one fixed-length vector describes every image.
 * Model: the candidate with the best out-of-fold TPR at the target false-alarm rate among
   L2 logistic regressions (standardised, class-balanced, a few strengths) and scikit-learn's
@@ -41,14 +42,15 @@ import numpy as np
 
 from .common import Result
 
-LOCALISERS = ("ela", "noise", "jpeg-ghost", "jpeg-dq", "copy-move", "resampling")
+LOCALISERS = ("ela", "noise", "jpeg-ghost", "jpeg-dq", "copy-move", "resampling", "self-consistency")
 TARGET_FPR = 0.01
 C_GRID = (0.01, 0.1, 1.0)
 DEFAULT_PATH = Path(__file__).resolve().parents[1] / "data" / "forensics" / "decision.json"
-_LOG_SCORES = {"ela", "noise", "jpeg-ghost", "copy-move", "resampling", "consistency", "dense-copy-move"}
+_LOG_SCORES = {"ela", "noise", "jpeg-ghost", "copy-move", "resampling", "consistency", "dense-copy-move", "self-consistency"}
 
 
 PER_ANALYZER = ("ran", "score", "reliable", "area", "top5", "top15", "blob")
+COPY_MOVE_EXTRA = ("inliers", "verified", "dense_fraction", "log_scale", "rotation", "transforms", "block_votes")
 
 
 def feature_names(analyzers=LOCALISERS) -> list[str]:
@@ -63,7 +65,8 @@ def feature_names(analyzers=LOCALISERS) -> list[str]:
     -------
     list of str
     """
-    return [f"{n}:{k}" for n in analyzers for k in PER_ANALYZER] + ["jpeg", "last_quality", "double_compressed"]
+    return ([f"{n}:{k}" for n in analyzers for k in PER_ANALYZER] + ["jpeg", "last_quality", "double_compressed"]
+            + [f"copy-move:{k}" for k in COPY_MOVE_EXTRA])
 
 
 def _score(name: str, r: Result) -> float:
@@ -93,6 +96,74 @@ def map_stats(heat: np.ndarray | None, reliability: np.ndarray | None = None) ->
     return [float(on.mean()), t5, t15, blob]
 
 
+def analyzer_features(name: str, r: Result | None) -> list[float]:
+    """The :data:`PER_ANALYZER` columns of one analyzer's result (zeros when it did not run).
+
+    Parameters
+    ----------
+    name : str
+        Analyzer name (selects the score's scale).
+    r : Result or None
+        Its result on one image, with its heatmap.
+
+    Returns
+    -------
+    list of float
+    """
+    if r is None or r.status != "ok" or r.score is None:
+        return [0.0] * len(PER_ANALYZER)
+    return [1.0, _score(name, r), float(bool(r.reliable))] + map_stats(r.heat, r.reliability)
+
+
+def context_features(results: dict[str, Result]) -> list[float]:
+    """[is a JPEG, last quality / 100, double compression found] from the JPEG analyzers' results.
+
+    Parameters
+    ----------
+    results : dict of str to Result
+        Per-analyzer results of one image.
+
+    Returns
+    -------
+    list of float
+    """
+    dq, gh = results.get("jpeg-dq"), results.get("jpeg-ghost")
+    q = None
+    for r in (dq, gh):
+        if r is not None and r.details.get("last_quality") is not None:
+            q = r.details["last_quality"]
+    dc = float(bool(dq is not None and dq.details.get("double_compressed")))
+    return [float(q is not None), (q or 0) / 100.0, dc]
+
+
+def copymove_features(r: Result | None) -> list[float]:
+    """The :data:`COPY_MOVE_EXTRA` columns: the geometry and verification of copy-move's best
+    transform (inliers, verified inliers, dense fraction, |log scale|, |rotation| / 30 deg), the
+    number of transforms and the block-matching votes (log1p for counts). A clone verifies
+    densely under one transform; a similar-but-genuine object (COVERAGE's originals) matches
+    keypoints that do not correlate pixel for pixel.
+
+    Parameters
+    ----------
+    r : Result or None
+        The copy-move result of one image.
+
+    Returns
+    -------
+    list of float
+    """
+    if r is None or r.status != "ok":
+        return [0.0] * len(COPY_MOVE_EXTRA)
+    ts = r.details.get("transforms") or []
+    votes = float(np.log1p(float(r.details.get("block_votes") or 0)))
+    if not ts:
+        return [0.0] * (len(COPY_MOVE_EXTRA) - 1) + [votes]
+    t = max(ts, key=lambda t: (t.get("score", 0), t.get("verified", 0)))
+    return [float(np.log1p(t.get("inliers", 0))), float(np.log1p(t.get("verified", 0))), float(t.get("dense_fraction", 0.0)),
+            abs(float(np.log(max(t.get("scale", 1.0), 1e-3)))), abs(float(t.get("rotation_deg", 0.0))) / 30.0,
+            float(np.log1p(len(ts))), votes]
+
+
 def image_features(results: dict[str, Result], analyzers=LOCALISERS) -> np.ndarray:
     """One fixed-length feature vector from the analyzers' results on one image.
 
@@ -109,22 +180,8 @@ def image_features(results: dict[str, Result], analyzers=LOCALISERS) -> np.ndarr
     numpy.ndarray
         float64 vector, columns named by :func:`feature_names`.
     """
-    f = []
-    for n in analyzers:
-        r = results.get(n)
-        if r is None or r.status != "ok" or r.score is None:
-            f += [0.0] * len(PER_ANALYZER)
-            continue
-        f += [1.0, _score(n, r), float(bool(r.reliable))] + map_stats(r.heat, r.reliability)
-    dq, gh = results.get("jpeg-dq"), results.get("jpeg-ghost")
-    q = None
-    for r in (dq, gh):
-        if r is not None and r.details.get("last_quality") is not None:
-            q = r.details["last_quality"]
-    is_jpeg = float(q is not None)
-    dc = float(bool(dq is not None and dq.details.get("double_compressed")))
-    f += [is_jpeg, (q or 0) / 100.0, dc]
-    return np.asarray(f, np.float64)
+    f = [v for n in analyzers for v in analyzer_features(n, results.get(n))]
+    return np.asarray(f + context_features(results) + copymove_features(results.get("copy-move")), np.float64)
 
 
 @dataclass

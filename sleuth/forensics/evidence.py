@@ -2,8 +2,8 @@
 
 Design
 ------
-Seven analyzers (kind "manipulation", tier "full"): ``ela``, ``noise``, ``jpeg-ghost``,
-``jpeg-dq``, ``copy-move``, ``resampling``, ``scaling-attack``, plus ``manipulation``, the
+Eight analyzers (kind "manipulation", tier "full"): ``ela``, ``noise``, ``jpeg-ghost``,
+``jpeg-dq``, ``copy-move``, ``resampling``, ``self-consistency``, ``scaling-attack``, plus ``manipulation``, the
 calibrated decision (:mod:`.fusion`, :mod:`.decision`), and the opt-in ``dense-copy-move``
 (option ``dense_copy_move_enabled``; it returns nothing otherwise and is not in the decision). Analyzers never call each other, so the per-image results are computed once by
 :func:`analyze_image` and cached in the scan context's per-image cache: running the fused item alone costs the
@@ -22,11 +22,11 @@ import numpy as np
 
 from ..analyzers import register
 from ..report import Evidence
-from . import copymove, densecm, ela, jpeg, noise, resampling, scaling
+from . import copymove, densecm, ela, jpeg, noise, resampling, scaling, selfconsistency
 from .common import Result, timed, upsample
 from .fusion import analyzer_calibration, fuse, probability, stacked
 
-ANALYZERS = ("ela", "noise", "jpeg-ghost", "jpeg-dq", "copy-move", "resampling", "scaling-attack")
+ANALYZERS = ("ela", "noise", "jpeg-ghost", "jpeg-dq", "copy-move", "resampling", "self-consistency", "scaling-attack")
 DESCRIPTIONS = {
     "ela": "Error level analysis at JPEG 75/85/95, normalised by local texture (heatmap).",
     "noise": "Local noise-level inconsistency from the wavelet HH band (heatmap).",
@@ -34,6 +34,7 @@ DESCRIPTIONS = {
     "jpeg-dq": "Aligned double quantisation from the DCT coefficients (JPEG only, heatmap).",
     "copy-move": "Clone detection: SIFT self-matching, RANSAC, dense check, block fallback (heatmap).",
     "resampling": "Resampled (scaled/rotated) regions from interpolation periodicity (heatmap).",
+    "self-consistency": "Regions whose learnt camera/compression-pipeline embedding differs from the rest of the image (heatmap).",
     "scaling-attack": "Image-scaling attack check (Decamouflage-style rescaling, blockiness and spectral tests).",
     "dense-copy-move": "Dense-field clone detection: Zernike moments, PatchMatch, dense linear fitting (opt-in, heatmap).",
 }
@@ -54,13 +55,14 @@ def _run(name: str, img, ctx) -> Result:
         "jpeg-dq": lambda: jpeg.double_quantisation(img),
         "copy-move": lambda: copymove.analyze(rgb),
         "resampling": lambda: resampling.analyze(rgb),
+        "self-consistency": lambda: selfconsistency.analyze(rgb),
         "scaling-attack": lambda: scaling.analyze(rgb, is_jpeg=img.is_jpeg, sizes=_sizes(ctx)),
         "dense-copy-move": lambda: densecm.analyze(rgb),
     }
     r = timed(name, fns[name])
     r.name = name
     q = jpeg.estimate_quality(jpeg.luma_qtable(img)) if img.is_jpeg else None
-    if r.status == "ok" and name in ("ela", "noise") and q is not None and q < 60:
+    if r.status == "ok" and name in ("ela", "noise", "self-consistency") and q is not None and q < 60:
         r.reliable, r.reason = False, f"JPEG quality ~{q}: compression has erased most of the local detail"
     return r
 

@@ -22,9 +22,8 @@ from __future__ import annotations
 import numpy as np
 
 from .common import Result, upsample
-from .decision import image_features, packaged
+from .decision import LOCALISERS, image_features, packaged
 
-LOCALISERS = ("ela", "noise", "jpeg-ghost", "jpeg-dq", "copy-move", "resampling")
 MAP_FLOOR = 0.3  # weight of an analyzer that did not fire, in the fused map
 
 
