@@ -126,7 +126,7 @@ def test_copy_move_block_fallback_on_translation():
 
 def test_resampling_finds_upsampled_paste():
     rgb = natural_image(512, 512, seed=12)
-    big = np.asarray(Image.fromarray(natural_image(400, 400, seed=13)).resize((640, 640), Image.BICUBIC))
+    big = np.asarray(Image.fromarray(natural_image(400, 400, seed=13)).resize((640, 640), Image.Resampling.BICUBIC))
     out = rgb.copy()
     out[128:384, 128:384] = big[100:356, 100:356]
     r = resampling.analyze(out)
@@ -140,7 +140,7 @@ def test_resampling_finds_upsampled_paste():
 def test_scaling_attack_detected_and_clean_quiet():
     from sleuth.attacks.scaling import downscale, scaling_attack
 
-    src = np.asarray(Image.fromarray(natural_image(384, 384, seed=21)).resize((512, 512), Image.BICUBIC))
+    src = np.asarray(Image.fromarray(natural_image(384, 384, seed=21)).resize((512, 512), Image.Resampling.BICUBIC))
     tgt = natural_image(128, 128, seed=22)
     for method in ("nearest", "bilinear", "bicubic"):
         att = scaling_attack(src, tgt, method)

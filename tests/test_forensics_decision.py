@@ -89,7 +89,7 @@ def test_colour_adjust_changes_only_the_region():
 def test_area_scaling_attack_caught_by_blockiness_and_clean_quiet():
     from sleuth.attacks.scaling import downscale, scaling_attack
 
-    src = np.asarray(Image.fromarray(natural_image(384, 384, seed=21)).resize((640, 640), Image.BICUBIC))
+    src = np.asarray(Image.fromarray(natural_image(384, 384, seed=21)).resize((640, 640), Image.Resampling.BICUBIC))
     tgt = natural_image(160, 160, seed=22)
     att = scaling_attack(src, tgt, "area")
     assert np.abs(downscale(att, (160, 160), "area").astype(float) - tgt).mean() < 3

@@ -24,6 +24,7 @@ Design
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -64,7 +65,7 @@ def normalise(unit: np.ndarray) -> np.ndarray:
     return ((x - CLIP_MEAN) / CLIP_STD)[None].astype(np.float32)
 
 
-def exact_int8(model):
+def exact_int8(model: Any) -> tuple[Any, int]:
     """Rewrite an ONNX model's int8 ``MatMulInteger`` weights (and their zero points) as uint8 + 128.
 
     Parameters
@@ -95,7 +96,7 @@ def exact_int8(model):
     return model, len(done)
 
 
-def clip_model(path: str):
+def clip_model(path: str) -> Any:
     """The CLIP encoder at ``path`` as an ``onnx.ModelProto``, with exact integer matmuls."""
     import onnx
 

@@ -168,7 +168,10 @@ def jpeg_roundtrip(rgb: np.ndarray, quality: int, subsampling: int = 2) -> np.nd
     ok, buf = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, int(quality), cv2.IMWRITE_JPEG_SAMPLING_FACTOR, flag])
     if not ok:
         raise RuntimeError("JPEG encoding failed")
-    return cv2.cvtColor(cv2.imdecode(buf, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+    dec = cv2.imdecode(buf, cv2.IMREAD_COLOR)
+    if dec is None:
+        raise RuntimeError("JPEG decoding failed")
+    return cv2.cvtColor(dec, cv2.COLOR_BGR2RGB)
 
 
 # IJG standard luminance table (quality 50), natural order

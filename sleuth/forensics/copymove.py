@@ -32,6 +32,8 @@ Design
 """
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from .common import Result, check_size, gray_f32
@@ -78,7 +80,7 @@ def keypoint_clones(g: np.ndarray):
 
     h, w = g.shape
     g8 = np.clip(g, 0, 255).astype(np.uint8)
-    sift = cv2.SIFT_create(nfeatures=NFEATURES, contrastThreshold=0.02)
+    sift = cv2.SIFT.create(nfeatures=NFEATURES, contrastThreshold=0.02)
     kps, des = sift.detectAndCompute(g8, None)
     heat = np.zeros((h, w), np.float32)
     if des is None or len(kps) < 2 * MIN_INLIERS:
@@ -102,7 +104,8 @@ def keypoint_clones(g: np.ndarray):
     src, dst = pts[pa[:, 0]], pts[pa[:, 1]]
     flip = (dst[:, 0] < src[:, 0]) | ((dst[:, 0] == src[:, 0]) & (dst[:, 1] < src[:, 1]))
     src[flip], dst[flip] = dst[flip].copy(), src[flip].copy()
-    best, transforms = 0, []
+    best: float = 0
+    transforms: list[dict[str, Any]] = []
     cv2.setRNGSeed(0)
     for _ in range(4):
         if len(src) < MIN_INLIERS:
@@ -128,7 +131,7 @@ def keypoint_clones(g: np.ndarray):
         hm = np.zeros((h, w), np.float32)
         hm[tmask] = np.clip((ncc_t[tmask] - 0.6) / 0.3, 0, 1)
         hm[smask] = np.maximum(hm[smask], np.clip((ncc_s[smask] - 0.6) / 0.3, 0, 1))
-        hm = cv2.morphologyEx(hm, cv2.MORPH_OPEN, np.ones((5, 5), np.uint8))
+        hm = np.asarray(cv2.morphologyEx(hm, cv2.MORPH_OPEN, np.ones((5, 5), np.uint8)), np.float32)
         # verification: how many inliers sit on densely correlated pixels
         di = np.clip(np.round(d_pts).astype(int), 0, [w - 1, h - 1])
         verified = int((hm[di[:, 1], di[:, 0]] > 0.5).sum())
@@ -201,7 +204,7 @@ def block_clones(g: np.ndarray, bs: int = 16, step: int = 2, min_votes: int = 40
             heat[ys[a]: ys[a] + bs, xs[a]: xs[a] + bs] = 1
             heat[ys[b]: ys[b] + bs, xs[b]: xs[b] + bs] = 1
     if best:
-        heat = cv2.morphologyEx(heat, cv2.MORPH_OPEN, np.ones((bs // 2, bs // 2), np.uint8))
+        heat = np.asarray(cv2.morphologyEx(heat, cv2.MORPH_OPEN, np.ones((bs // 2, bs // 2), np.uint8)), np.float32)
     return heat, best
 
 

@@ -71,12 +71,12 @@ def features(g: np.ndarray) -> np.ndarray:
     """(H, W) grey float32 -> (H, W, 12) Zernike magnitudes, standardised per channel."""
     import cv2
 
-    f = []
+    mags = []
     for kr, ki in _KERNELS:
         a = cv2.filter2D(g, cv2.CV_32F, kr, borderType=cv2.BORDER_REFLECT)
         b = cv2.filter2D(g, cv2.CV_32F, ki, borderType=cv2.BORDER_REFLECT)
-        f.append(np.sqrt(a * a + b * b))
-    f = np.stack(f, axis=-1)
+        mags.append(np.sqrt(a * a + b * b))
+    f = np.stack(mags, axis=-1)
     return (f - f.mean(axis=(0, 1))) / (f.std(axis=(0, 1)) + 1e-6)
 
 
@@ -198,7 +198,7 @@ def analyze(rgb: np.ndarray) -> Result:
     n, lab, stats, _ = cv2.connectedComponentsWithStats(cand, connectivity=8)
     heat = np.zeros((h, w), bool)
     regions = []
-    order = np.argsort(-stats[1:, cv2.CC_STAT_AREA]) + 1 if n > 1 else []
+    order: np.ndarray | list[int] = np.argsort(-stats[1:, cv2.CC_STAT_AREA]) + 1 if n > 1 else []
     for i in order[:6]:
         if stats[i, cv2.CC_STAT_AREA] < MIN_REGION * h * w:
             break

@@ -175,11 +175,11 @@ def double_quantisation(img) -> Result:
         cnt += informative
         voting.append(f"{u},{v}")
         q1s[f"{u},{v}"] = [best_q1, int(q2)]
-    q2 = estimate_quality(table)
+    last_q = estimate_quality(table)
     if not voting:
         return Result("jpeg-dq", heat=np.zeros((gh, gw), np.float32), score=0.0, reliability=np.ones((gh, gw), np.float32),
                       reliable=False, reason="no double quantisation found (compressed once, or first compression hidden)",
-                      details={"double_compressed": False, "last_quality": q2})
+                      details={"double_compressed": False, "last_quality": last_q})
     import cv2
 
     # mean log-likelihood ratio per informative coefficient over 5x5 blocks
@@ -189,7 +189,7 @@ def double_quantisation(img) -> Result:
     lsm = np.where(den > 0, num / np.maximum(den, 1e-3), 0.0).astype(np.float32)
     heat = orient_map(np.clip(lsm / 0.6, 0, 1) * rel, orientation)
     return Result("jpeg-dq", heat=heat, score=top_mean(lsm, rel, 0.02), reliability=orient_map(rel, orientation), extra_maps={"z": lsm},
-                  details={"double_compressed": True, "voting_frequencies": len(voting), "q1_q2": q1s, "last_quality": q2,
+                  details={"double_compressed": True, "voting_frequencies": len(voting), "q1_q2": q1s, "last_quality": last_q,
                            "single_compressed_fraction": float((lsm > 0).mean())})
 
 

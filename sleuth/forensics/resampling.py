@@ -51,8 +51,9 @@ def _features(tile: np.ndarray) -> np.ndarray:
     return np.concatenate(out + [rel], axis=-1).astype(np.float32)
 
 
-def _features_stride(tile: np.ndarray) -> np.ndarray:
-    """Windows of 64 px every 32 px: (gh, gw, K) on the 32-px grid (the 4 interleaved 64-px grids)."""
+def _features_stride(tile: np.ndarray) -> np.ndarray | None:
+    """Windows of 64 px every 32 px: (gh, gw, K) on the 32-px grid (the 4 interleaved 64-px grids);
+    None when the tile holds no whole window."""
     h, w = tile.shape[:2]
     gh, gw = (h - WIN) // STEP + 1, (w - WIN) // STEP + 1
     out = None
@@ -90,7 +91,7 @@ def analyze(rgb: np.ndarray) -> Result:
         raise NotEnoughSignal("fewer than 4 textured 64x64 windows")
     spx, spy = f[..., :NB], f[..., NB: 2 * NB]
     m = rel > 0
-    peak = 0
+    peak = np.zeros(rel.shape, np.float64)
     for sp in (spx, spy):
         med = np.median(sp[m], axis=0)
         peak = peak + (sp - med)[..., KMIN:].max(axis=-1)

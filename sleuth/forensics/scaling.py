@@ -180,7 +180,7 @@ def scores(rgb: np.ndarray, is_jpeg: bool = False, sizes=None) -> dict:
 
     g = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)  # uint8: resizes are exact to OpenCV's and 4x lighter than float
     c_score, arg = consistency(g, sizes)
-    blk = max([blockiness(g, hw) for hw in _candidates(*g.shape, sizes)] or [0.0])
+    blk = max([blockiness(g, hw) for hw in _candidates(g.shape[0], g.shape[1], sizes)] or [0.0])
     return {"consistency": c_score, "blockiness": blk, "spectral": spectral(g, is_jpeg), "worst": arg}
 
 

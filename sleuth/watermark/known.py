@@ -163,7 +163,7 @@ def _clipped_ll(rgb: np.ndarray) -> np.ndarray:
     import cv2
 
     h, w = rgb.shape[:2]
-    ok = cv2.inRange(np.ascontiguousarray(rgb[: h // 4 * 4, : w // 4 * 4]), (1, 1, 1), (254, 254, 254))
+    ok = np.asarray(cv2.inRange(np.ascontiguousarray(rgb[: h // 4 * 4, : w // 4 * 4]), (1, 1, 1), (254, 254, 254))) > 0
     ok = ok[0::2, 0::2] & ok[1::2, 0::2] & ok[0::2, 1::2] & ok[1::2, 1::2]
     return ok == 0
 

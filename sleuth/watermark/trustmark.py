@@ -78,7 +78,7 @@ def decoder_input(rgb: np.ndarray) -> np.ndarray:
     """TrustMark's decoder input: bilinear resize to 256 x 256, [-1, 1], NCHW float32."""
     from PIL import Image
 
-    im = Image.fromarray(np.ascontiguousarray(rgb)).resize((SIZE, SIZE), Image.BILINEAR)
+    im = Image.fromarray(np.ascontiguousarray(rgb)).resize((SIZE, SIZE), Image.Resampling.BILINEAR)
     x = np.asarray(im, np.float32) / 127.5 - 1.0
     return x.transpose(2, 0, 1)[None]
 
