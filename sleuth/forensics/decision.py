@@ -388,6 +388,7 @@ def fit(x: np.ndarray, y: np.ndarray, groups: np.ndarray, names: list, target_fp
         tpr = float((oof[y == 1] > thr).mean())
         if best is None or tpr > best[0]:
             best = (tpr, kind, cc, oof, thr)
+    assert best is not None  # cands is never empty
     _, kind, c, oof, thr = best
     m, s, w, b = _fit_lr(x, y, c or 1.0)
     trees, base = (_export_hgb(_hgb().fit(x, y)) if kind == "hgb" else (None, 0.0))

@@ -145,7 +145,7 @@ def fused_evidence(img, ctx=None) -> Evidence:
                         summary=next((r.reason for r in results.values() if r.reason), "not enough signal"),
                         details={"analyzers": per, "scaling_attack": scaling_attack})
     st = stacked(results) or {}
-    if scaling_attack["detected"]:
+    if scaling_attack["detected"] and sc.score is not None:
         score = max(score, float(sc.score))
     top = sorted(((p, n) for n, p in probs.items() if n != "scaling-attack"), reverse=True)
     fired = [n for p, n in top if p >= 0.5]
