@@ -160,7 +160,7 @@ def _rng(*parts) -> np.random.Generator:
 def make_generated(host_path: str, kind: str, donor_path: str):
     rng = _rng(host_path, kind)
     qh = int(rng.integers(65, 86))
-    host = synth._jpeg(read_rgb(Path(host_path), 1024), qh)
+    host = synth.jpeg_history(read_rgb(Path(host_path), 1024), qh)
     qf = int(rng.choice([85, 90, 95]))
     if kind == "pristine":
         return synth.pristine(host, rng, qf)

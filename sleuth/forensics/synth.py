@@ -35,7 +35,8 @@ def _save(rgb: np.ndarray, quality: int | None) -> bytes:
     return buf.getvalue()
 
 
-def _jpeg(rgb: np.ndarray, q: int) -> np.ndarray:
+def jpeg_history(rgb: np.ndarray, q: int) -> np.ndarray:
+    """``rgb`` after one Pillow JPEG save at quality ``q`` (the history every generated host gets)."""
     from PIL import Image
 
     return np.asarray(Image.open(io.BytesIO(_save(rgb, q))).convert("RGB"))
@@ -96,7 +97,7 @@ def splice(host: np.ndarray, donor: np.ndarray, rng: np.random.Generator, donor_
     h, w = host.shape[:2]
     donor = cv2.resize(donor, (w, h), interpolation=cv2.INTER_AREA) if donor.shape[:2] != (h, w) else donor
     if donor_quality is not None:
-        donor = _jpeg(donor, donor_quality)
+        donor = jpeg_history(donor, donor_quality)
     src = blob_mask(h, w, rng)
     dy, dx = _place(src, rng)
     dy = dy if dy % 8 else dy + (3 if dy + 3 < h else -3)
