@@ -259,11 +259,11 @@ def calibrate_known(cmd: str) -> None:
 
 def _reference_found(img: np.ndarray, mark: str) -> bool:
     """invisible-watermark's own decoder (EmbedMaxDct.decode) + binomial tail at 1e-6."""
-    from sleuth import examples as ex
     from sleuth.watermark.known import MARKS, binom_pvalue
+    from sleuth.watermark.methods import reference_dwtdct
 
     bits = MARKS[mark]
-    got = ex._reference_dwtdct()(watermarks=[], wmLen=int(bits.size)).decode(np.ascontiguousarray(img[:, :, ::-1]))
+    got = reference_dwtdct()(watermarks=[], wmLen=int(bits.size)).decode(np.ascontiguousarray(img[:, :, ::-1]))
     return binom_pvalue(int((np.asarray(got, np.uint8) == bits).sum()), int(bits.size)) <= 1e-6
 
 

@@ -25,7 +25,6 @@ probability on them is shown with that caveat, and the AI rows rest on the claim
 from __future__ import annotations
 
 import gzip
-import importlib.util
 import io
 import json
 from pathlib import Path
@@ -178,31 +177,14 @@ def novelai_stealth_png(rgb: np.ndarray) -> bytes:
 
 # ----------------------------------------------------------------------------- known watermarks
 
-def _reference_dwtdct():
-    """invisible-watermark's EmbedMaxDct, loaded from its file so the package __init__ (torch) is skipped."""
-    spec = importlib.util.find_spec("imwatermark")
-    locs = list(spec.submodule_search_locations) if spec and spec.submodule_search_locations else []
-    from .models import carriers_dir
-
-    locs.append(str(carriers_dir() / "imwatermark"))
-    for loc in locs:
-        f = Path(loc) / "maxDct.py"
-        if f.is_file():
-            s = importlib.util.spec_from_file_location("_sleuth_imwatermark_maxdct", f)
-            if s is None or s.loader is None:
-                continue
-            mod = importlib.util.module_from_spec(s)
-            s.loader.exec_module(mod)
-            return mod.EmbedMaxDct
-    raise ModuleNotFoundError("invisible-watermark (imwatermark) is not installed", name="imwatermark")
-
-
 def embed_known_mark(rgb: np.ndarray, mark: str) -> np.ndarray:
     """Embed the SD v1/v2 or SDXL mark exactly as the reference pipelines: BGR uint8 -> dwtDct -> RGB."""
     from .watermark.known import SD_BITS, SDXL_BITS
 
     bits = {"stable-diffusion": SD_BITS, "sdxl": SDXL_BITS}[mark]
-    enc = _reference_dwtdct()(watermarks=[int(b) for b in bits], wmLen=len(bits))
+    from .watermark.methods import reference_dwtdct
+
+    enc = reference_dwtdct()(watermarks=[int(b) for b in bits], wmLen=len(bits))
     bgr = np.ascontiguousarray(rgb[:, :, ::-1])
     out = enc.encode(bgr)
     return np.ascontiguousarray(np.clip(out, 0, 255).astype(np.uint8)[:, :, ::-1])
@@ -446,12 +428,14 @@ def make_examples(out: Path) -> list[Path]:
     files["invokeai_metadata.png"] = invokeai_png(photo_like(512, 640, seed=4))
     files["novelai_text.png"] = novelai_png(photo_like(512, 640, seed=5))
     files["novelai_stealth_alpha.png"] = novelai_stealth_png(photo_like(512, 640, seed=5))
+    from .watermark.methods import MethodUnavailable
+
     try:
         # the reference dwtDct scheme does not survive every content (embedding can push the largest
         # AC coefficient below another one, which the decoder then reads): these seeds decode in full
         files["sd_v1_watermarked.png"] = _save(embed_known_mark(photo_like(512, 640, seed=16), "stable-diffusion"), "PNG")
         files["sdxl_watermarked.png"] = _save(embed_known_mark(photo_like(768, 768, seed=16), "sdxl"), "PNG")
-    except ModuleNotFoundError:  # invisible-watermark missing: say so instead of failing the demo
+    except MethodUnavailable:  # invisible-watermark missing: say so instead of failing the demo
         pass
     files["iptc_trained_algorithmic_media.jpg"] = jpeg_with_xmp(photo_like(480, 640, seed=9), xmp_packet("trainedAlgorithmicMedia"))
     good = _save(photo_like(256, 256, seed=11), "JPEG", quality=85)

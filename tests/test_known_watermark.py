@@ -7,13 +7,14 @@ import pytest
 from sleuth import examples as ex
 from sleuth.pipeline import scan
 from sleuth.watermark.known import SD_BITS, SDXL_BITS, binom_pvalue, block_scores, check_marks, decode_bits, min_matches
+from sleuth.watermark.methods import MethodUnavailable, reference_dwtdct
 
 from .conftest import encode, natural_image
 
 pytest.importorskip("pywt")
 try:
-    REF = ex._reference_dwtdct()
-except ModuleNotFoundError:  # pragma: no cover - invisible-watermark is installed by the Makefile
+    REF = reference_dwtdct()
+except MethodUnavailable:  # pragma: no cover - invisible-watermark is installed by the Makefile
     REF = None
 needs_ref = pytest.mark.skipif(REF is None, reason="invisible-watermark not installed")
 

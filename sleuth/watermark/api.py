@@ -45,6 +45,8 @@ def ssim(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def _exif_upright(img: LoadedImage) -> bytes | None:
+    if img.pil is None:
+        return None
     try:
         exif = img.pil.getexif()
     except Exception:
@@ -64,7 +66,7 @@ def encode_like(img: LoadedImage, rgb: np.ndarray) -> tuple[bytes, str]:
     fmt = img.format if img.format in _SAVE_FORMATS else "PNG"
     if fmt == "MPO":
         fmt = "JPEG"
-    info = img.pil.info
+    info = img.pil.info if img.pil is not None else {}
     if img.alpha is not None and fmt != "JPEG":
         pil = Image.fromarray(np.dstack([rgb, img.alpha]), "RGBA")
     else:

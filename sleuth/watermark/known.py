@@ -448,11 +448,11 @@ def reference_embed(rgb: np.ndarray, mark: str, geometry: str = "uint8-bgr") -> 
     numpy.ndarray
         The marked H x W x 3 uint8 image.
     """
-    from ..examples import _reference_dwtdct
+    from .methods import reference_dwtdct
 
     order, is_u8 = GEOMETRIES[geometry]
     bits = MARKS[mark]
-    enc = _reference_dwtdct()(watermarks=[int(b) for b in bits], wmLen=int(bits.size))
+    enc = reference_dwtdct()(watermarks=[int(b) for b in bits], wmLen=int(bits.size))
     src = rgb[:, :, ::-1] if order == "bgr" else rgb
     src = np.ascontiguousarray(src if is_u8 else src.astype(np.float32))
     out = enc.encode(src)

@@ -107,10 +107,29 @@ def _load_module(fname: str):
     if not path.is_file():
         raise MethodUnavailable(f"invisible-watermark file {path} is missing")
     spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise MethodUnavailable(f"invisible-watermark file {path} cannot be imported")
     mod = importlib.util.module_from_spec(spec)
     sys.modules[name] = mod
-    spec.loader.exec_module(mod)  # type: ignore[union-attr]
+    spec.loader.exec_module(mod)
     return mod
+
+
+def reference_dwtdct():
+    """invisible-watermark's own ``EmbedMaxDct`` class (the reference dwtDct encoder and decoder).
+
+    Returns
+    -------
+    type
+        ``EmbedMaxDct``, loaded from the package's file so that its ``__init__`` (which imports
+        torch) is skipped.
+
+    Raises
+    ------
+    MethodUnavailable
+        When invisible-watermark is neither installed nor in the model-carrier cache.
+    """
+    return _load_module("maxDct").EmbedMaxDct
 
 
 class _BitsBaseline:

@@ -142,8 +142,8 @@ class _Material:
     whiten: np.ndarray  # bits XOR-ed onto the coded payload
     sync_tile: np.ndarray  # T x T float, sync chips only, smoothed
     sync_fft_conj: np.ndarray
+    sync_spec: np.ndarray  # conj(DFT) of the sync tile, plain and mirrored (2 x T*T)
     nsync: int = NSYNC
-    sync_spec: np.ndarray | None = None  # conj(DFT) of the sync tile, plain and mirrored (2 x T*T)
 
     @property
     def data_bytes(self) -> int:
@@ -173,7 +173,7 @@ def _material_cached(fp_secret: bytes, nsync: int = NSYNC) -> _Material:
     sync -= sync.mean()
     spec = np.stack([np.conj(np.fft.fft2(sync)).ravel(),
                      np.conj(np.fft.fft2(np.ascontiguousarray(sync[:, ::-1]))).ravel()]).astype(np.complex64)
-    return _Material(perm, pn, whiten, sync, np.conj(np.fft.fft2(sync)), nsync, spec)
+    return _Material(perm, pn, whiten, sync, np.conj(np.fft.fft2(sync)), spec, nsync)
 
 
 def _material(key: WatermarkKey, bits: int = 64) -> _Material:
@@ -240,6 +240,7 @@ def _render(rgb: np.ndarray, tile: np.ndarray, mask: np.ndarray, target_mse: flo
 def _identity_chips(rgb_f: np.ndarray) -> np.ndarray:
     """Chip values the decoder reads at the embedding geometry (no attack)."""
     fd = _fold(_canonical_whitened(rgb_f), 0.0, 1.0)
+    assert fd is not None  # the embedding's own canonical image is never too small to fold
     return _chips(fd, 0.0, 0.0)
 
 
@@ -309,8 +310,8 @@ def _canonical_whitened(rgb: np.ndarray) -> np.ndarray:
 @lru_cache(maxsize=1)
 def _lattice() -> tuple[np.ndarray, np.ndarray]:
     r = int(BAND[1] * T * SCALES[-1]) + 2
-    u, v = np.meshgrid(np.arange(-r, r + 1), np.arange(0, r + 1))
-    u, v = u.ravel(), v.ravel()
+    gu, gv = np.meshgrid(np.arange(-r, r + 1), np.arange(0, r + 1))
+    u, v = gu.ravel(), gv.ravel()
     keep = (v > 0) | (u > 0)
     return u[keep].astype(np.float64), v[keep].astype(np.float64)
 
@@ -758,7 +759,7 @@ def detect(rgb: np.ndarray, key, fpr: float = 1e-6, bits: int = 64) -> Detection
         best = _refine(r, mat, best, spec)
         dec, how = _decode_payload(best[1], mat)
     t, chips, angle, scale, flipped, aspect = best
-    bits = np.unpackbits(np.frombuffer(dec.data, np.uint8))
+    data_bits = np.unpackbits(np.frombuffer(dec.data, np.uint8))
     return Detection(detected=detected, p_value=p, z=t, message=dec.data if (detected and dec.ok) else None,
-                     bits=bits, corrected=dec.corrected, ecc_ok=dec.ok, angle=angle, scale=scale, flipped=flipped,
+                     bits=data_bits, corrected=dec.corrected, ecc_ok=dec.ok, angle=angle, scale=scale, flipped=flipped,
                      aspect=aspect, details={"sync": stage, "candidates": tried, "payload_decoded_by": how})
