@@ -49,7 +49,7 @@ class ScanOptions(BaseModel):
     copy_top_k: int = Field(3, ge=1, description="Matches kept per image.")
     copy_verify: bool = Field(True, description="Verify candidates with local features (SIFT + RANSAC).")
     # limits (see docs/limits.md)
-    time_budget: Optional[float] = Field(None, ge=0, description="Seconds one file may take before its worker is stopped (default 5 fast, 30 full; 0 = none).")
+    time_budget: Optional[float] = Field(None, ge=0, description="Seconds one file may take before its worker is stopped (default 5 fast, 30 full, or 0.6 / 3 per megapixel when larger; a value given is flat; 0 = none).")
     worker_max_rss: Optional[int] = Field(None, ge=0, description="Bytes of resident memory a worker may reach before it is stopped (default 4 GiB; 0 = none).")
     # files
     max_pixels: Optional[int] = Field(None, gt=0, description="Refuse images above this many pixels (default: settings).")

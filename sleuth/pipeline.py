@@ -71,8 +71,12 @@ def scan(source: Any, analyzers: list[str] | None = None, *, tier: str = "full",
     return rep
 
 
-#: per-file time budget (seconds) per tier when neither the call nor the options give one
+#: per-file time budget (seconds) per tier when neither the call nor the options give one ...
 DEFAULT_TIME_BUDGET = {"fast": 5.0, "full": 30.0}
+#: ... or this many seconds per megapixel (read from the file's header), when that is larger: the
+#: pixel analyzers' work grows with the pixel count, so a 45 MP camera photo is not cut off by a
+#: budget sized for 12 MP, and the bound stays finite (max_pixels caps the count)
+DEFAULT_BUDGET_PER_MP = {"fast": 0.6, "full": 3.0}
 #: resident memory one worker may reach before it is killed (its file gets a one-line error)
 DEFAULT_MAX_RSS = 4 * 1024 ** 3
 #: warnings and stderr lines kept per file as notes
@@ -204,6 +208,7 @@ def scan_many(paths: Iterable[str], jobs: int = 1, analyzers: list[str] | None =
     paths = [str(p) if not isinstance(p, bytes) else os.fsdecode(p) for p in paths]
     options = parse_options(options)
     budget = time_budget if time_budget is not None else options.get("time_budget")
+    per_mp = DEFAULT_BUDGET_PER_MP.get(tier, 0.0) if budget is None else 0.0  # a budget given is flat
     budget = float(DEFAULT_TIME_BUDGET.get(tier, 30.0) if budget is None else budget)
     rss = max_rss if max_rss is not None else options.get("worker_max_rss")
     rss = int(DEFAULT_MAX_RSS if rss is None else rss)
@@ -223,7 +228,7 @@ def scan_many(paths: Iterable[str], jobs: int = 1, analyzers: list[str] | None =
         from .workers import WorkerPool
 
         pool = WorkerPool(max(1, min(jobs, len(paths))), (analyzers, tier, options, keep_maps, _analyzer_modules()),
-                          time_budget=budget, max_rss=rss)
+                          time_budget=budget, max_rss=rss, budget_per_mp=per_mp)
         with pool:
             for p, rep, stats in pool.map(paths):
                 if on_stats:

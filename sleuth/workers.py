@@ -71,7 +71,7 @@ def _worker_main(conn, init_args: tuple, log_path: str) -> None:
             return
         i, path = msg
         start = os.lseek(2, 0, os.SEEK_END)
-        conn.send(("begin", i))
+        conn.send(("begin", i, _header_megapixels(path)))
         t0 = time.perf_counter()
         rep = pipeline._scan_worker(path)
         seconds = time.perf_counter() - t0
@@ -84,6 +84,18 @@ def _worker_main(conn, init_args: tuple, log_path: str) -> None:
             conn.send(("done", i, rep, stats))
         except Exception as exc:  # an unpicklable report must not kill the worker
             conn.send(("done", i, pipeline._error_report(path, f"internal error: report not transferable ({exc})"), stats))
+
+
+def _header_megapixels(path: str) -> float:
+    """The image's pixel count from its header, in megapixels (0 when the header is unreadable:
+    the file then gets the flat budget, and its own error from the scan)."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            return im.width * im.height / 1e6
+    except Exception:  # noqa: BLE001 - any unreadable header means "size unknown"
+        return 0.0
 
 
 def _read_log(path: str, start: int, limit: int = 64 * 1024) -> list[str]:
@@ -105,6 +117,7 @@ class _Worker:
     task: tuple[int, str] | None = None
     started: float | None = None  # when the worker announced the current file
     sent: float = 0.0
+    megapixels: float = 0.0  # the current file's size, announced with it
 
 
 class WorkerPool:
@@ -120,15 +133,19 @@ class WorkerPool:
         Seconds per file (0: no budget).
     max_rss : int
         Bytes of resident memory per worker (0: no bound).
+    budget_per_mp : float
+        With a budget, a file of M megapixels may take ``max(time_budget, budget_per_mp * M)``
+        seconds (0: the budget is flat).
     """
 
-    def __init__(self, n: int, init_args: tuple, *, time_budget: float, max_rss: int):
+    def __init__(self, n: int, init_args: tuple, *, time_budget: float, max_rss: int, budget_per_mp: float = 0.0):
         import multiprocessing as mp
 
         from . import analyzers as _an
 
         self.n, self.init_args = n, init_args
         self.time_budget, self.max_rss = float(time_budget or 0), int(max_rss or 0)
+        self.budget_per_mp = float(budget_per_mp or 0)
         self.ctx: Any = mp.get_context("forkserver" if os.name != "nt" else "spawn")
         if os.name != "nt":
             self.ctx.set_forkserver_preload(["sleuth.pipeline", "sleuth.workers", "cv2", *_an.BUILTIN_MODULES])
@@ -248,18 +265,26 @@ class WorkerPool:
                 return
             if msg[0] == "begin":
                 w.started = time.monotonic()
+                w.megapixels = float(msg[2]) if len(msg) > 2 else 0.0
             elif msg[0] == "done":
                 _, i, rep, stats = msg
                 results[i] = (rep, stats)
                 w.task, w.started = None, None
+
+    def budget_for(self, megapixels: float) -> float:
+        """Seconds a file of ``megapixels`` may take (0: no budget)."""
+        if not self.time_budget:
+            return 0.0
+        return max(self.time_budget, self.budget_per_mp * megapixels)
 
     def _over_limit(self, w: _Worker, now: float) -> str | None:
         if w.started is None:
             if now - w.sent > START_TIMEOUT_S:
                 return f"worker process did not start within {START_TIMEOUT_S:g} s"
             return None
-        if self.time_budget and now - w.started > self.time_budget:
-            return (f"over the {self.time_budget:g} s per-file time budget; worker stopped and replaced "
+        limit = self.budget_for(w.megapixels)
+        if limit and now - w.started > limit:
+            return (f"over the {limit:.3g} s per-file time budget; worker stopped and replaced "
                     "(raise it with --time-budget)")
         if self.max_rss:
             rss = _rss(w.proc.pid)

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from sleuth import pipeline
 from sleuth.analyzers import register
@@ -507,3 +508,26 @@ def test_5_index_stores_undecodable_paths(tmp_path):
     assert len(res.added) == 1 and not res.skipped
     info = idx.info([res.added[0][0]])[res.added[0][0]]
     assert "\ufffd" in info["path"] and bytes.fromhex(info["labels"]["path_bytes_hex"]) == bad
+
+
+# ---------------------------------------------------------------- 1b. the default budget grows with the pixels
+
+@register("test-slow", kind="manipulation", tier="test")
+def _slow(img, ctx):
+    time.sleep(2.5)
+    return Evidence(analyzer="test-slow", kind="manipulation", verdict="ok", summary="done")
+
+
+def test_1b_default_budget_grows_with_the_megapixels(tmp_path):
+    from sleuth.workers import WorkerPool
+
+    small, large = tmp_path / "small.png", tmp_path / "large.png"
+    Image.new("RGB", (200, 200)).save(small)  # 0.04 MP: max(1.5, 1.0 * 0.04) = 1.5 s
+    Image.new("RGB", (2000, 2000)).save(large)  # 4 MP: max(1.5, 1.0 * 4) = 4 s
+    pool = WorkerPool(1, (["test-slow"], "test", {}, False, pipeline._analyzer_modules()), time_budget=1.5,
+                      max_rss=0, budget_per_mp=1.0)
+    assert pool.budget_for(0.04) == 1.5 and pool.budget_for(4.0) == 4.0
+    with pool:
+        got = {Path(p).name: rep for p, rep, _ in pool.map([str(small), str(large)])}
+    assert "1.5 s per-file time budget" in got["small.png"].error
+    assert got["large.png"].error is None and got["large.png"].get("test-slow").verdict == "ok"

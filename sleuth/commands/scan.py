@@ -28,7 +28,7 @@ def register(app: typer.Typer) -> None:
         maps_dir: Optional[Path] = typer.Option(None, "--maps-dir", help="Write heatmap PNGs here (one per map, at the image's size)."),
         max_pixels: Optional[int] = typer.Option(None, "--max-pixels", help="Refuse images above this many pixels (default 100 MP)."),
         follow_links: bool = typer.Option(False, "--follow-links", help="Follow symbolic links that leave a scanned folder."),
-        time_budget: Optional[float] = typer.Option(None, "--time-budget", min=0, help="Seconds per file before its worker is stopped (default 5 fast, 30 full; 0 = none)."),
+        time_budget: Optional[float] = typer.Option(None, "--time-budget", min=0, help="Seconds per file before its worker is stopped (default 5 fast, 30 full, or 0.6 / 3 per megapixel when larger; a value given is flat; 0 = none)."),
         engine: _eng.Engine = _eng.ENGINE, ray_address: Optional[str] = _eng.RAY_ADDRESS,
         shards: Optional[str] = _eng.SHARDS, workers: Optional[int] = _eng.WORKERS,
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
