@@ -89,13 +89,23 @@ def _worker_main(conn, init_args: tuple, log_path: str) -> None:
 def _header_megapixels(path: str) -> float:
     """The image's pixel count from its header, in megapixels (0 when the header is unreadable:
     the file then gets the flat budget, and its own error from the scan)."""
+    import stat
+
     from PIL import Image
 
+    try:  # never block on a FIFO or device: only a regular file is opened (the scan reports the others)
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError:
+        return 0.0
     try:
-        with Image.open(path) as im:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return 0.0
+        with os.fdopen(os.dup(fd), "rb") as fh, Image.open(fh) as im:
             return im.width * im.height / 1e6
     except Exception:  # noqa: BLE001 - any unreadable header means "size unknown"
         return 0.0
+    finally:
+        os.close(fd)
 
 
 def _read_log(path: str, start: int, limit: int = 64 * 1024) -> list[str]:

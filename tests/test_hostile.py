@@ -531,3 +531,12 @@ def test_1b_default_budget_grows_with_the_megapixels(tmp_path):
         got = {Path(p).name: rep for p, rep, _ in pool.map([str(small), str(large)])}
     assert "1.5 s per-file time budget" in got["small.png"].error
     assert got["large.png"].error is None and got["large.png"].get("test-slow").verdict == "ok"
+
+
+def test_1c_a_fifo_given_directly_is_refused_without_blocking_the_worker(tmp_path):
+    fifo = tmp_path / "pipe.jpg"
+    os.mkfifo(fifo)
+    t0 = time.perf_counter()
+    reps = list(scan_many([str(fifo)], analyzers=["exif"], jobs=1))
+    assert time.perf_counter() - t0 < 30  # the header read for the budget must not open the FIFO
+    assert "FIFO" in reps[0].error and str(fifo) in reps[0].error
