@@ -60,9 +60,7 @@ def main() -> None:
     items = _items(data_dir() / "aigen_modern", args.n)
     dets = {}
     for name, exact in (("shipped int8", False), ("exact", True)):
-        d = AigenDetector(SHIPPED_HEAD)
-        d._tower = ClipTower(threads=1, exact=exact)
-        dets[name] = d
+        dets[name] = AigenDetector(SHIPPED_HEAD, tower=ClipTower(threads=1, exact=exact))
     res: dict[str, list] = {k: [] for k in dets}
     cos, secs = [], {k: [] for k in dets}
     for i, (group, path) in enumerate(items):

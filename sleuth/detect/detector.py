@@ -85,12 +85,12 @@ class DetectResult:
 class AigenDetector:
     _cache: dict[str, AigenDetector] = {}
 
-    def __init__(self, head_path: str | os.PathLike | None = None, model_path: str | None = None):
+    def __init__(self, head_path: str | os.PathLike | None = None, model_path: str | None = None, tower=None):
         self.head_path = Path(head_path) if head_path else default_head_path()
         self.head = heads.load(self.head_path)
         self.model_path = model_path
         self._backbone = None
-        self._tower = None
+        self._tower = tower  # a ClipTower of the caller's (default: the shared one, built on first use)
         self.npr_weights = None
         nd = self.head["detectors"].get("npr")
         if nd and nd.get("weights"):
